@@ -1,0 +1,12 @@
+export * from './types.js';
+export { BufferPool } from './buffer-pool.js';
+export { writeBlocks, type DirtyBlock, type WriteBatchOptions } from './write-batcher.js';
+export { MemoryDevice, type MemoryDeviceOptions } from './memory-device.js';
+export { NodeFsDevice } from './node-fs-device.js';
+export { NativeDevice, type NativeBackendName, type NativeOpenOptions } from './native-device.js';
+export { FaultyDevice, SECTOR, type CrashOptions, type FaultRule, type KeepPolicy, type TearPolicy, type UnflushedWrite } from './faulty-device.js';
+export { openDevice, parseDeviceSpec, resolveAuto, BACKENDS, type BackendChoice, type OpenDeviceOptions } from './open-device.js';
+export { IoError, errnoName } from './io-error.js';
+export { parseSize } from './size.js';
+export { Prng } from './prng.js';
+export { nativeUnavailableReason } from './native-lib.js';
