@@ -1,0 +1,43 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Device blocks by block number, bounded in bytes (`cacheSize`). Index nodes and record
+ * blocks share it. Counts hits and misses for stats().
+ */
+export class BlockCache {
+  private readonly lru: LRUCache<number, Uint8Array>;
+  hits = 0;
+  misses = 0;
+
+  constructor(readonly maxBytes: number, readonly blockSize: number) {
+    this.lru = new LRUCache<number, Uint8Array>({
+      maxSize: Math.max(maxBytes, blockSize),
+      sizeCalculation: (b) => b.length,
+    });
+  }
+
+  get(block: number): Uint8Array | undefined {
+    const b = this.lru.get(block);
+    if (b) this.hits++;
+    else this.misses++;
+    return b;
+  }
+
+  /** Without touching the counters or the recency. */
+  peek(block: number): Uint8Array | undefined {
+    return this.lru.peek(block);
+  }
+
+  set(block: number, data: Uint8Array): void {
+    this.lru.set(block, data);
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  get hitRate(): number {
+    const all = this.hits + this.misses;
+    return all === 0 ? 0 : this.hits / all;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Keys and values as users give them, and as bytes in records. A value comes back as the
+ * type it went in as: Buffer, Uint8Array, string, a plain object or array (BSON), or a
+ * number, boolean or null (BSON, wrapped).
+ */
+import { BSON } from 'bson';
+import { ForestError } from '../errors.js';
+import { FLAG_STRING_KEY } from './record.js';
+
+export type Key = string | Uint8Array;
+export type Value = Buffer | Uint8Array | string | number | boolean | null | Record<string, unknown> | unknown[];
+
+export const VT_BUFFER = 1;
+export const VT_UINT8ARRAY = 2;
+export const VT_STRING = 3;
+export const VT_DOCUMENT = 4;
+export const VT_ARRAY = 5;
+export const VT_SCALAR = 6;
+
+/** The trie's limit is 65535; ForestFS promises 16 KiB and keeps headroom for prefixes. */
+export const MAX_KEY_LENGTH = 16384;
+
+export interface KeyBytes {
+  bytes: Uint8Array;
+  /** The key as a latin1 string: one char per byte, so `<` compares in byte order. */
+  str: string;
+  isString: boolean;
+}
+
+export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
+  let bytes: Uint8Array;
+  let isString = false;
+  if (typeof key === 'string') {
+    bytes = Buffer.from(key, 'utf8');
+    isString = true;
+  } else if (key instanceof Uint8Array) {
+    bytes = Uint8Array.prototype.slice.call(key);
+  } else {
+    throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
+  }
+  if (bytes.length === 0) throw new ForestError('KEY_EMPTY', 'a key must not be empty');
+  if (bytes.length > maxLength) {
+    throw new ForestError('KEY_TOO_LONG', `a key of ${bytes.length} bytes is longer than the maximum of ${maxLength}`);
+  }
+  return { bytes, str: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'), isString };
+}
+
+export function keyFromRecord(bytes: Uint8Array, flags: number): Key {
+  return flags & FLAG_STRING_KEY ? Buffer.from(bytes).toString('utf8') : Buffer.from(bytes);
+}
+
+export function encodeValue(value: Value): { type: number; bytes: Uint8Array } {
+  if (Buffer.isBuffer(value)) return { type: VT_BUFFER, bytes: value };
+  if (value instanceof Uint8Array) return { type: VT_UINT8ARRAY, bytes: value };
+  if (typeof value === 'string') return { type: VT_STRING, bytes: Buffer.from(value, 'utf8') };
+  try {
+    if (Array.isArray(value)) return { type: VT_ARRAY, bytes: BSON.serialize({ v: value }) };
+    if (value === null || typeof value === 'number' || typeof value === 'boolean') {
+      return { type: VT_SCALAR, bytes: BSON.serialize({ v: value }) };
+    }
+    if (typeof value === 'object' && !ArrayBuffer.isView(value)) {
+      return { type: VT_DOCUMENT, bytes: BSON.serialize(value as Record<string, unknown>) };
+    }
+  } catch (e) {
+    throw new ForestError('VALUE_NOT_ENCODABLE', `the value cannot be encoded as BSON: ${(e as Error).message}`, { cause: e });
+  }
+  throw new ForestError('VALUE_NOT_ENCODABLE', `a value must be a Buffer, Uint8Array, string, number, boolean, null, array or plain object; got ${describe(value)}`);
+}
+
+export function decodeValue(type: number, bytes: Uint8Array): Value {
+  switch (type) {
+    case VT_BUFFER: return Buffer.from(bytes);
+    case VT_UINT8ARRAY: return Uint8Array.prototype.slice.call(bytes);
+    case VT_STRING: return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+    case VT_DOCUMENT: return BSON.deserialize(bytes) as Record<string, unknown>;
+    case VT_ARRAY:
+    case VT_SCALAR: return (BSON.deserialize(bytes) as { v: Value }).v;
+    default: throw new ForestError('CORRUPT', `unknown value type ${type}`);
+  }
+}
+
+function describe(x: unknown): string {
+  if (x === undefined) return 'undefined';
+  if (typeof x === 'object') return x === null ? 'null' : `an object of class ${(x as object).constructor?.name ?? 'none'}`;
+  return typeof x;
+}
