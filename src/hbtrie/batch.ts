@@ -34,8 +34,8 @@ import {
   keysEqual,
   writeChunk,
 } from './keys.js';
-import { BNode, KIND_TRIE, KIND_VALUE, nodeSize } from './node.js';
-import { cmpW, findChild, keyWords, nodeWords, wordsPerChunk } from './btree.js';
+import { allocEntries, BNode, KIND_TRIE, KIND_VALUE, nodeSize, sliceEntries } from './node.js';
+import { cmpW, findChild, keyWords, lowerBound, nodeWords, wordsPerChunk } from './btree.js';
 import { writeBatch } from './writer.js';
 
 /** One operation of a batch. `remove: true` removes the key; otherwise `value` is stored. */
@@ -141,9 +141,7 @@ export class Batch {
     if (res === null) {
       return { root: null, stale: this.stale, staleBytes, writtenNodes: 0, writtenBytes: 0, writtenBlocks: 0, blocks: [], ...counts };
     }
-    const tw = performance.now();
     const w = writeBatch(this.core, this.newNodes, res);
-    (globalThis as any).__tw = ((globalThis as any).__tw ?? 0) + performance.now() - tw;
     return {
       root: res.addr,
       stale: this.stale,
@@ -260,10 +258,8 @@ export class Batch {
     const st = T.level - T.prefixLen;
     const P = T.prefix;
     const pOff = (m - st) * C;
-    const cap = hi - lo + 1;
-    const keys = new Uint8Array(cap * C);
-    const ptrs = new Float64Array(cap);
-    const kinds = new Uint8Array(cap);
+    const { keys, ptrs, kinds: kd } = allocEntries(hi - lo + 1, C, true);
+    const kinds = kd!;
     let o = 0;
     let tDone = false;
     const emitT = (r: TrieRes): void => {
@@ -366,10 +362,8 @@ export class Batch {
     const np = node.ptrs;
     const nkd = node.kinds!;
     const words = nodeWords(node, C);
-    const cap = n + (hi - lo);
-    const keys = new Uint8Array(cap * C);
-    const ptrs = new Float64Array(cap);
-    const kinds = new Uint8Array(cap);
+    const { keys, ptrs, kinds: kd } = allocEntries(n + (hi - lo), C, true);
+    const kinds = kd!;
     // Chunk words of the current group's key and of the next op (local: recursion below reuses
     // nothing of ours).
     let kw = new Int32Array(W);
@@ -392,13 +386,13 @@ export class Batch {
         }
         g++;
       }
-      const e = lowerBoundW(words, kw, W, i, n);
+      const e = lowerBound(node, kw, C, i);
       if (e > i) {
         copyEntries(nk, np, nkd, i, e, keys, ptrs, kinds, o, C);
         o += e - i;
         i = e;
       }
-      if (i < n && cmpW(kw, words, i, W) === 0) {
+      if (i < n && cmpW(kw, words, n, i, W) === 0) {
         const old = np[i]!;
         let r: TrieRes;
         let same: boolean;
@@ -451,14 +445,13 @@ export class Batch {
     const n = node.n;
     const nk = node.keys;
     const np = node.ptrs;
-    // The new child list: pointers, and where each child's smallest chunk is (buffer, offset).
-    const cptr: number[] = [];
-    const ckey: Uint8Array[] = [];
-    const coff: number[] = [];
     const kw = new Int32Array(this.W);
+    // Children that changed, and what replaces each (0, 1 or more nodes).
+    const changedAt: number[] = [];
+    const replaced: BNode[][] = [];
+    let added = 0;
     let i = 0;
     let j = lo;
-    let firstChange = -1;
     while (j < hi) {
       keyWords(ops[j]!.key, L, C, kw);
       const ci = findChild(node, kw, C, i);
@@ -482,56 +475,54 @@ export class Batch {
         }
         g = a;
       }
-      for (; i < ci; i++) {
-        cptr.push(np[i]!);
-        ckey.push(nk);
-        coff.push(i * C);
-      }
       const r = this.applyBtree(this.node(np[ci]!), L, j, g);
-      if (r === null) {
-        cptr.push(np[ci]!);
-        ckey.push(nk);
-        coff.push(ci * C);
-      } else {
-        if (firstChange < 0) firstChange = ci;
-        for (const c of r) {
-          cptr.push(c.addr);
-          ckey.push(c.keys);
-          coff.push(0);
-        }
+      if (r !== null) {
+        changedAt.push(ci);
+        replaced.push(r);
+        added += r.length - 1;
       }
       i = ci + 1;
       j = g;
     }
-    if (firstChange < 0) return null;
-    for (; i < n; i++) {
-      cptr.push(np[i]!);
-      ckey.push(nk);
-      coff.push(i * C);
-    }
+    if (changedAt.length === 0) return null;
     this.retire(node);
-    this.mergeSmall(cptr, ckey, coff);
-    const m = cptr.length;
-    const keys = new Uint8Array(m * C);
-    const ptrs = new Float64Array(m);
-    for (let k = 0; k < m; k++) {
-      const src = ckey[k]!;
-      const off = coff[k]!;
-      keys.set(src.subarray(off, off + C), k * C);
-      ptrs[k] = cptr[k]!;
+    // The new child list: unchanged runs copied in bulk, replacements in between.
+    let m = n + added;
+    const { keys, ptrs } = allocEntries(m, C, false);
+    let o = 0;
+    let prev = 0;
+    for (let c = 0; c < changedAt.length; c++) {
+      const ci = changedAt[c]!;
+      if (ci > prev) {
+        keys.set(nk.subarray(prev * C, ci * C), o * C);
+        ptrs.set(np.subarray(prev, ci), o);
+        o += ci - prev;
+      }
+      for (const x of replaced[c]!) {
+        copyChunk(x.keys, 0, keys, o * C, C);
+        ptrs[o++] = x.addr;
+      }
+      prev = ci + 1;
     }
-    return this.splitNodes(false, keys, ptrs, null, m, firstChange >= n - 1);
+    if (prev < n) {
+      keys.set(nk.subarray(prev * C, n * C), o * C);
+      ptrs.set(np.subarray(prev, n), o);
+    }
+    m = this.mergeSmall(keys, ptrs, m);
+    return this.splitNodes(false, keys, ptrs, null, m, changedAt[0]! >= n - 1);
   }
 
   /**
    * Merges each new child holding at most a quarter of a node's capacity into a neighbour when
-   * the two fit in one node (never redistributes, so left-packed appends stay packed).
+   * the two fit in one node (never redistributes, so left-packed appends stay packed). Works in
+   * place on the child list (keys, ptrs) of m entries; returns the new count.
    */
-  private mergeSmall(cptr: number[], ckey: Uint8Array[], coff: number[]): void {
+  private mergeSmall(keys: Uint8Array, ptrs: Float64Array, m: number): number {
+    const C = this.C;
     const quarter = this.cap >> 2;
     let k = 0;
-    while (k < cptr.length) {
-      const p = cptr[k]!;
+    while (k < m) {
+      const p = ptrs[k]!;
       if (p >= 0) {
         k++;
         continue;
@@ -542,43 +533,42 @@ export class Batch {
         continue;
       }
       if (k > 0) {
-        const left = this.node(cptr[k - 1]!);
+        const left = this.node(ptrs[k - 1]!);
         if (left.n + x.n <= this.cap) {
-          const merged = this.concat(left, x);
-          cptr.splice(k - 1, 2, merged.addr);
-          ckey.splice(k - 1, 2, merged.keys);
-          coff.splice(k - 1, 2, 0);
+          // Entry k - 1 keeps its chunk (the left node's smallest); entry k goes.
+          ptrs[k - 1] = this.concat(left, x).addr;
+          keys.copyWithin(k * C, (k + 1) * C, m * C);
+          ptrs.copyWithin(k, k + 1, m);
+          m--;
           k--;
           continue;
         }
       }
-      if (k + 1 < cptr.length) {
-        const right = this.node(cptr[k + 1]!);
+      if (k + 1 < m) {
+        const right = this.node(ptrs[k + 1]!);
         if (right.n + x.n <= this.cap) {
-          const merged = this.concat(x, right);
-          cptr.splice(k, 2, merged.addr);
-          ckey.splice(k, 2, merged.keys);
-          coff.splice(k, 2, 0);
+          ptrs[k] = this.concat(x, right).addr;
+          keys.copyWithin((k + 1) * C, (k + 2) * C, m * C);
+          ptrs.copyWithin(k + 1, k + 2, m);
+          m--;
           continue;
         }
       }
       k++;
     }
+    return m;
   }
 
   /** A new node holding a's entries then b's (both the same kind; neither has a trie header). */
   private concat(a: BNode, b: BNode): BNode {
     const C = this.C;
     const n = a.n + b.n;
-    const keys = new Uint8Array(n * C);
+    const { keys, ptrs, kinds } = allocEntries(n, C, a.leaf);
     keys.set(a.keys.subarray(0, a.n * C), 0);
     keys.set(b.keys.subarray(0, b.n * C), a.n * C);
-    const ptrs = new Float64Array(n);
     ptrs.set(a.ptrs.subarray(0, a.n), 0);
     ptrs.set(b.ptrs.subarray(0, b.n), a.n);
-    let kinds: Uint8Array | null = null;
-    if (a.leaf) {
-      kinds = new Uint8Array(n);
+    if (kinds !== null) {
       kinds.set(a.kinds!.subarray(0, a.n), 0);
       kinds.set(b.kinds!.subarray(0, b.n), a.n);
     }
@@ -601,9 +591,8 @@ export class Batch {
     const cap = this.cap;
     if (count <= cap) {
       if (ptrs.length - count > (count >> 2) + 4) {
-        keys = keys.slice(0, count * C);
-        ptrs = ptrs.slice(0, count);
-        if (kinds !== null) kinds = kinds.slice(0, count);
+        const e = sliceEntries(keys, ptrs, kinds, 0, count, C);
+        return [this.newNode(leaf, count, e.keys, e.ptrs, e.kinds)];
       }
       return [this.newNode(leaf, count, keys, ptrs, kinds)];
     }
@@ -612,9 +601,8 @@ export class Batch {
     let a = 0;
     for (let p = 0; p < k; p++) {
       const b = append ? Math.min(count, a + cap) : Math.round(((p + 1) * count) / k);
-      out.push(
-        this.newNode(leaf, b - a, keys.slice(a * C, b * C), ptrs.slice(a, b), kinds === null ? null : kinds.slice(a, b)),
-      );
+      const e = sliceEntries(keys, ptrs, kinds, a, b, C);
+      out.push(this.newNode(leaf, b - a, e.keys, e.ptrs, e.kinds));
       a = b;
     }
     return out;
@@ -628,9 +616,8 @@ export class Batch {
     let a = 0;
     for (let p = 0; p < k; p++) {
       const b = Math.round(((p + 1) * n) / k);
-      out.push(
-        this.newNode(node.leaf, b - a, node.keys.slice(a * C, b * C), node.ptrs.slice(a, b), node.kinds === null ? null : node.kinds.slice(a, b)),
-      );
+      const e = sliceEntries(node.keys, node.ptrs, node.kinds, a, b, C);
+      out.push(this.newNode(node.leaf, b - a, e.keys, e.ptrs, e.kinds));
       a = b;
     }
     void append;
@@ -641,8 +628,7 @@ export class Batch {
   private buildLevel(nodes: BNode[], append: boolean): BNode[] {
     const C = this.C;
     const m = nodes.length;
-    const keys = new Uint8Array(m * C);
-    const ptrs = new Float64Array(m);
+    const { keys, ptrs } = allocEntries(m, C, false);
     for (let k = 0; k < m; k++) {
       const c = nodes[k]!;
       keys.set(c.keys.subarray(0, C), k * C);
@@ -772,9 +758,8 @@ export class Batch {
     if (m < S) {
       throw corrupt(-1, `keys that should share ${S} chunks differ earlier (a KeyReader answer does not match the index)`);
     }
-    const ks = new Uint8Array(cnt * C);
-    const ps = new Float64Array(cnt);
-    const kd = new Uint8Array(cnt);
+    const { keys: ks, ptrs: ps, kinds: kd0 } = allocEntries(cnt, C, true);
+    const kd = kd0!;
     let o = 0;
     let a = lo;
     while (a < hi) {
@@ -793,18 +778,6 @@ export class Batch {
 function eqW(a: Int32Array, b: Int32Array, W: number): boolean {
   for (let w = 0; w < W; w++) if (a[w] !== b[w]) return false;
   return true;
-}
-
-/** First index in [from, n) whose chunk words are >= kw. */
-function lowerBoundW(words: Int32Array, kw: Int32Array, W: number, from: number, n: number): number {
-  let lo = from;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cmpW(kw, words, mid, W) > 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function copyChunk(src: Uint8Array, so: number, dst: Uint8Array, dO: number, C: number): void {

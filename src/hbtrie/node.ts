@@ -99,6 +99,74 @@ export class BNode {
   }
 }
 
+export interface Entries {
+  keys: Uint8Array;
+  ptrs: Float64Array;
+  kinds: Uint8Array | null;
+}
+
+/**
+ * Memory for node arrays comes from 64 KiB arenas: V8 makes every ArrayBuffer an external
+ * allocation that costs microseconds to create and pressures the garbage collector, and a batch
+ * creates thousands of nodes. An arena is freed when no node carved from it is referenced any
+ * more; the price is that one cached node keeps its whole arena alive (at most 64 KiB per
+ * cached node, in practice nodes of one batch are cached and evicted together).
+ */
+const ARENA = 65536;
+let arenaBuf = new ArrayBuffer(ARENA);
+let arenaOff = 0;
+/** The buffer of the last arenaAlloc. */
+let allocBuf = arenaBuf;
+
+/** Reserves `bytes` (rounded up to 8); returns the offset in `allocBuf`. */
+function arenaAlloc(bytes: number): number {
+  bytes = (bytes + 7) & ~7;
+  if (bytes > ARENA >> 2) {
+    allocBuf = new ArrayBuffer(bytes);
+    return 0;
+  }
+  if (arenaOff + bytes > ARENA) {
+    arenaBuf = new ArrayBuffer(ARENA);
+    arenaOff = 0;
+  }
+  allocBuf = arenaBuf;
+  const off = arenaOff;
+  arenaOff += bytes;
+  return off;
+}
+
+/** A zeroed Int32Array of n elements from the arena. */
+export function allocInt32(n: number): Int32Array {
+  const off = arenaAlloc(n * 4);
+  return new Int32Array(allocBuf, off, n);
+}
+
+/** A zeroed Uint8Array of n bytes from the arena. */
+export function allocBytes(n: number): Uint8Array {
+  const off = arenaAlloc(n);
+  return new Uint8Array(allocBuf, off, n);
+}
+
+/** Arrays for `cap` entries, carved from one arena allocation. */
+export function allocEntries(cap: number, C: number, leaf: boolean): Entries {
+  const off = arenaAlloc(cap * (PTR_SIZE + C) + (leaf ? cap : 0));
+  const buf = allocBuf;
+  return {
+    ptrs: new Float64Array(buf, off, cap),
+    keys: new Uint8Array(buf, off + cap * PTR_SIZE, cap * C),
+    kinds: leaf ? new Uint8Array(buf, off + cap * (PTR_SIZE + C), cap) : null,
+  };
+}
+
+/** Entries [a, b) of the given arrays, copied into one new allocation. */
+export function sliceEntries(keys: Uint8Array, ptrs: Float64Array, kinds: Uint8Array | null, a: number, b: number, C: number): Entries {
+  const e = allocEntries(b - a, C, kinds !== null);
+  e.keys.set(keys.subarray(a * C, b * C));
+  e.ptrs.set(ptrs.subarray(a, b));
+  if (kinds !== null) e.kinds!.set(kinds.subarray(a, b));
+  return e;
+}
+
 /** Size in bytes of the prefix field of a trie header. */
 export function prefixFieldSize(prefixBytes: number, inlineMax: number): number {
   return prefixBytes <= inlineMax ? prefixBytes : 8;
@@ -266,16 +334,16 @@ export function decodeNode(buf: Uint8Array, addr: number, C: number): BNode {
     } else {
       const pb = prefixLen * C;
       if (p + pb > len) throw corrupt(addr, 'prefix runs past the end of the node');
-      prefix = buf.slice(p, p + pb);
+      prefix = allocBytes(pb);
+      prefix.set(buf.subarray(p, p + pb));
       p += pb;
     }
   }
   if (p + n * (C + PTR_SIZE) !== len) throw corrupt(addr, `length ${len} does not match ${n} entries`);
   const leaf = type === TYPE_LEAF;
-  const keys = buf.slice(p, p + n * C);
+  const { keys, ptrs, kinds } = allocEntries(n, C, leaf);
+  keys.set(buf.subarray(p, p + n * C));
   p += n * C;
-  const ptrs = new Float64Array(n);
-  const kinds = leaf ? new Uint8Array(n) : null;
   for (let i = 0; i < n; i++, p += 8) {
     const top = buf[p + 7]! >>> 7;
     if (top !== 0) {

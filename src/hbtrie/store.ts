@@ -17,7 +17,12 @@ import { HBTrieError } from './errors.js';
 export interface BlockWrite {
   /** Block address returned by allocateBlocks. */
   readonly addr: number;
-  /** Exactly blockSize bytes. The store may keep this buffer; the trie never touches it again. */
+  /**
+   * Exactly blockSize bytes. The store may keep this array; the trie never touches it again. It
+   * may be a view into an ArrayBuffer shared with other blocks of the same batch (the trie
+   * allocates blocks in groups of up to 16); a store that caches single blocks long-term and
+   * wants their memory freed independently should copy them.
+   */
   readonly data: Uint8Array;
 }
 

@@ -13,12 +13,11 @@
  */
 
 import { Batch, type BatchOp, type BatchResult, checkOps } from './batch.js';
-import { findChild, findExact, keyWords } from './btree.js';
+import { findChild, findExact, keyWords, nodeWords, wordsIsTrie, wordsPtr } from './btree.js';
 import { Core, type HBTrieOptions } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, keysEqual } from './keys.js';
 import { Cursor, type RangeOptions } from './iterator.js';
-import { KIND_TRIE } from './node.js';
 
 export class HBTrie {
   /** Configuration, cache and node loading (exposed for tools: inspect.ts, the engine's checker). */
@@ -52,6 +51,7 @@ export class HBTrie {
     const core = this.core;
     const C = core.C;
     const kw = core.kw;
+    const W = (C + 3) >> 2;
     let node = core.load(root);
     for (;;) {
       // Skipped prefix.
@@ -62,11 +62,15 @@ export class HBTrie {
         for (let p = st; p < L; p++) if (cmpKeyChunk(key, p, C, P, (p - st) * C) !== 0) return undefined;
       }
       keyWords(key, L, C, kw);
-      while (!node.leaf) node = core.load(node.ptrs[findChild(node, kw, C)]!);
+      while (!node.leaf) {
+        const ci = findChild(node, kw, C); // builds node.words
+        node = core.load(wordsPtr(node.words!, node.n, ci, W));
+      }
       const i = findExact(node, kw, C);
       if (i < 0) return undefined;
-      const v = node.ptrs[i]!;
-      if (node.kinds![i] !== KIND_TRIE) return v;
+      const words = nodeWords(node, C);
+      const v = wordsPtr(words, node.n, i, W);
+      if (!wordsIsTrie(words, node.n, i, W)) return v;
       node = core.load(v);
     }
   }
@@ -85,9 +89,7 @@ export class HBTrie {
    * nothing. The trie at `root` is never modified.
    */
   apply(root: number | null, ops: readonly BatchOp[]): BatchResult {
-    const tc = performance.now();
     checkOps(ops, this.core.maxKeyLength);
-    (globalThis as any).__tc = ((globalThis as any).__tc ?? 0) + performance.now() - tc;
     if (root !== null && (!Number.isSafeInteger(root) || root < 0)) {
       throw new HBTrieError('INVALID_ARGUMENT', `bad root address ${root}`);
     }

@@ -33,6 +33,7 @@ export interface WriteSummary {
 }
 
 const BUCKET = 16;
+const GROUP = 16;
 
 export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSummary {
   const C = core.C;
@@ -74,14 +75,13 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
   // 2. Best-fit decreasing into blocks.
   const order = items.slice().sort((a, b) => b.size - a.size);
   const nb = Math.floor(bs / BUCKET) + 1;
-  const buckets: number[][] = [];
-  for (let i = 0; i < nb; i++) buckets.push([]);
+  const buckets: (number[] | undefined)[] = new Array(nb);
   const binFree: number[] = [];
   for (const it of order) {
     let bin = -1;
     for (let b = Math.ceil(it.size / BUCKET); b < nb; b++) {
-      const list = buckets[b]!;
-      if (list.length > 0) {
+      const list = buckets[b];
+      if (list !== undefined && list.length > 0) {
         bin = list.pop()!;
         break;
       }
@@ -94,7 +94,7 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
     it.off = bs - binFree[bin]!;
     const free = binFree[bin]! - it.size;
     binFree[bin] = free;
-    if (free >= 32) buckets[Math.floor(free / BUCKET)]!.push(bin);
+    if (free >= 32) (buckets[Math.floor(free / BUCKET)] ??= []).push(bin);
   }
 
   // 3. Addresses.
@@ -104,8 +104,14 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
   const resolve = (p: number): number => itemOf[-p - 1]!.addr;
 
   // 4. Serialize.
+  // Blocks are carved out of shared allocations of up to GROUP blocks (fewer, larger backing
+  // stores are much cheaper for V8's garbage collector than thousands of 4 KiB ones).
   const bufs: Uint8Array[] = [];
-  for (let b = 0; b < binFree.length; b++) bufs.push(new Uint8Array(bs));
+  for (let b = 0; b < binFree.length; b += GROUP) {
+    const cnt = Math.min(GROUP, binFree.length - b);
+    const ab = new ArrayBuffer(cnt * bs);
+    for (let k = 0; k < cnt; k++) bufs.push(new Uint8Array(ab, k * bs, bs));
+  }
   let bytes = 0;
   for (const it of items) {
     const buf = bufs[it.bin]!;
@@ -131,6 +137,7 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
       const p = ptrs[i]!;
       if (p < 0) ptrs[i] = resolve(p);
     }
+    node.words = null; // the search array embeds pointers: rebuild it from the final ones
   }
   for (const it of items) {
     const node = it.node;
