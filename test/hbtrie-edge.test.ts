@@ -309,6 +309,18 @@ test('a chain of keys that are prefixes of each other', (t) => {
   t.is(h.root, null);
 });
 
+test('a trie too deep for a batch to walk reports TOO_DEEP and stays unchanged', (t) => {
+  // 2000 keys 'a', 'aa', ... up to 6000 bytes at chunk size 4: one trie level per chunk.
+  const h = setup({ chunkSize: 4 });
+  h.putAll(Array.from({ length: 2000 }, (_, i) => new Uint8Array(3 * i + 1).fill(0x61)));
+  const root = h.root;
+  const blocks = h.store.blocksWritten;
+  t.is(code(t, () => h.put(new Uint8Array(5990).fill(0x61))), 'TOO_DEEP');
+  t.is(h.root, root);
+  t.is(h.store.blocksWritten, blocks);
+  t.is(check(h.trie.core, root).values, 2000);
+});
+
 test('a KeyReader that contradicts the index is reported as CORRUPT', (t) => {
   const h = setup();
   h.putAll(['alphabetic', 'beta']);

@@ -294,7 +294,9 @@ export class Batch {
 
   /**
    * Turns a list of same-height B+-tree nodes into the root of a trie node at `level` covering
-   * [S, level) with `prefix`, then collapses it if it holds a single entry (see normalize).
+   * [S, level) with `prefix`. A trie node left with a single entry collapses: a single value
+   * becomes that value (except for the top-level trie, which may hold one key), a single
+   * sub-trie absorbs this node's prefix and chunk into its own prefix.
    */
   private finishRoot(list: BNode[], level: number, S: number, prefix: Uint8Array, top: boolean): TrieRes {
     let nodes = list;
@@ -340,7 +342,7 @@ export class Batch {
     node.setHeader(level, prefixLen, prefix);
     if (nodeSize(node, C, this.core.inlineMax) <= this.core.blockSize) return node;
     // The trie header does not fit beside the entries: split and put the header on a new root.
-    const halves = this.split(node, 2, false);
+    const halves = this.split(node, 2);
     const parent = this.buildLevel(halves, false)[0]!;
     parent.setHeader(level, prefixLen, prefix);
     return parent;
@@ -609,7 +611,7 @@ export class Batch {
   }
 
   /** Splits a node into `k` even parts (new nodes without trie header). */
-  private split(node: BNode, k: number, append: boolean): BNode[] {
+  private split(node: BNode, k: number): BNode[] {
     const n = node.n;
     const C = this.C;
     const out: BNode[] = [];
@@ -620,7 +622,6 @@ export class Batch {
       out.push(this.newNode(node.leaf, b - a, e.keys, e.ptrs, e.kinds));
       a = b;
     }
-    void append;
     return out;
   }
 

@@ -24,7 +24,11 @@ export interface HBTrieOptions {
   keyReader: KeyReader;
   /** Bytes per key chunk, 4 to 64; default 8. Fixed for the life of an index. */
   chunkSize?: number;
-  /** Capacity of the decoded-node cache, in nodes; default 16384. */
+  /**
+   * Capacity of the decoded-node cache, in nodes; default 16384. A cached node costs about twice
+   * its serialized size (its entries, plus a search array once it has been searched), and node
+   * memory is carved from 64 KiB arenas, so a cached node can keep up to one arena alive.
+   */
   cacheNodes?: number;
   /** Largest key accepted; default and maximum 65535. */
   maxKeyLength?: number;

@@ -13,7 +13,12 @@ export type HBTrieErrorCode =
   /** Bad argument: a value that is not a non-negative safe integer, a bad option, a key that is not a Uint8Array. */
   | 'INVALID_ARGUMENT'
   /** A batch whose keys are not in strictly ascending unsigned byte order. */
-  | 'BATCH_UNSORTED';
+  | 'BATCH_UNSORTED'
+  /**
+   * The trie is too deep for a batch to walk on the JavaScript stack (about a thousand trie
+   * levels: thousands of long keys that are all prefixes of one another). Nothing was written.
+   */
+  | 'TOO_DEEP';
 
 export class HBTrieError extends Error {
   readonly code: HBTrieErrorCode;

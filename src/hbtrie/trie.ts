@@ -17,6 +17,7 @@ import { findChild, findExact, keyWords, nodeWords, wordsIsTrie, wordsPtr } from
 import { Core, type HBTrieOptions } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, keysEqual } from './keys.js';
+import { check, collectNodes, type CheckOptions, type TrieStats } from './inspect.js';
 import { Cursor, type RangeOptions } from './iterator.js';
 
 export class HBTrie {
@@ -88,27 +89,55 @@ export class HBTrie {
    * writeBlocks call). Validates the whole batch first: on a bad batch it throws and writes
    * nothing. The trie at `root` is never modified.
    */
-  apply(root: number | null, ops: readonly BatchOp[]): BatchResult {
+  applyBatch(root: number | null, ops: readonly BatchOp[]): BatchResult {
     checkOps(ops, this.core.maxKeyLength);
     if (root !== null && (!Number.isSafeInteger(root) || root < 0)) {
       throw new HBTrieError('INVALID_ARGUMENT', `bad root address ${root}`);
     }
-    return new Batch(this.core, ops).run(root);
+    try {
+      return new Batch(this.core, ops).run(root);
+    } catch (e) {
+      // The batch recurses once per trie level. Nothing is written before the end of a batch,
+      // so the index is unchanged.
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        throw new HBTrieError('TOO_DEEP', 'the trie is too deep for this batch (keys that are long chains of prefixes of one another); nothing was written');
+      }
+      throw e;
+    }
+  }
+
+  /** Same as applyBatch. */
+  apply(root: number | null, ops: readonly BatchOp[]): BatchResult {
+    return this.applyBatch(root, ops);
   }
 
   /** Insert or update one key (a batch of one). */
   put(root: number | null, key: Uint8Array, value: number): BatchResult {
-    return this.apply(root, [{ key, value }]);
+    return this.applyBatch(root, [{ key, value }]);
   }
 
   /** Remove one key (a batch of one); removing a missing key changes nothing. */
   remove(root: number | null, key: Uint8Array): BatchResult {
-    return this.apply(root, [{ key, remove: true }]);
+    return this.applyBatch(root, [{ key, remove: true }]);
   }
 
   /** Values in key order within the bounds (see RangeOptions). Lazy. */
   range(root: number | null, opts: RangeOptions = {}): Cursor {
     return new Cursor(this.core, root, opts);
+  }
+
+  /**
+   * Walks every node reachable from `root`, checks the structure (and with `{ keys: true }` every
+   * key against its path and the order, one KeyReader call per key) and returns statistics: live
+   * bytes, node counts, height. Throws CORRUPT on the first problem.
+   */
+  check(root: number | null, opts: CheckOptions = {}): TrieStats {
+    return check(this.core, root, opts);
+  }
+
+  /** Address -> size of every node and prefix piece reachable from `root` (live space). */
+  nodes(root: number | null): Map<number, number> {
+    return collectNodes(this.core, root);
   }
 
   /** Drops every cached decoded node. */
