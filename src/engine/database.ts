@@ -400,8 +400,8 @@ export class Database {
         if (enc.bytes.length > this.maxValueSize) {
           throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
         }
-        // Copy: the caller may reuse its buffer before the commit runs.
-        bytes = enc.bytes.slice();
+        // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
+        bytes = enc.bytes === value ? enc.bytes.slice() : enc.bytes;
         valueType = enc.type;
       }
       return new Promise<void>((resolve, reject) => {
