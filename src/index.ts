@@ -21,7 +21,11 @@ export function open(target: string | BlockDevice, options: OpenOptions = {}): P
   return Database.open(target, options);
 }
 
-export { Database, Store, MAX_KEY_LENGTH, type OpenOptions, type DatabaseStats, type Durability, type RangeOptions, type Key, type Value } from './engine/index.js';
+export {
+  Database, Store, StoreReader, Snapshot, Transaction, TxStore, MAX_KEY_LENGTH,
+  type OpenOptions, type DatabaseStats, type Durability, type RangeOptions, type Key, type Value,
+  type WriteOptions, type Entry, type Change, type ChangesOptions, type TxEntry,
+} from './engine/index.js';
 export { ForestError, type ForestErrorCode } from './errors.js';
 export {
   openDevice, parseDeviceSpec, resolveAuto, nativeUnavailableReason, parseSize, BACKENDS,

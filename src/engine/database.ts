@@ -24,12 +24,15 @@ import {
 import { FrameBuilder, align8 } from './frame-builder.js';
 import { LogReader } from './log-reader.js';
 import { decodeMeta, encodeMeta, type CheckpointMeta } from './meta.js';
+import { StoreReader, type StoreView } from './reader.js';
 import {
-  addressOffset, addressSize, decodeRecord, FLAG_STRING_KEY, KIND_CREATE_STORE, KIND_DELETE, KIND_PUT,
+  addressOffset, addressSize, decodeRecord, FLAG_STRING_KEY, isTombstone, KIND_CREATE_STORE, KIND_DELETE, KIND_PUT,
   MAX_DEVICE_BYTES, packAddress, peekRecordSize, RECORD_HEADER, recordSize, type DecodedRecord,
 } from './record.js';
-import { Store } from './store.js';
-import { WalIndex, type WalEntry } from './wal-index.js';
+import { Snapshot } from './snapshot.js';
+import { Store, type WriteOptions } from './store.js';
+import { Transaction } from './transaction.js';
+import { WalIndex, type FrozenWal, type WalEntry } from './wal-index.js';
 
 export type Durability = 'sync' | 'relaxed';
 
@@ -72,23 +75,37 @@ export interface DatabaseStats {
   cache: { bytes: number; hits: number; misses: number; hitRate: number };
 }
 
-/** A store as the engine keeps it. */
-export interface StoreState {
+/** A store as the engine keeps it: also the live view its Store reads. */
+export interface StoreState extends StoreView {
   readonly id: number;
   readonly name: string;
   root: number | null;
+  /** Index entries, deletions included. */
   keys: number;
+  /** Index entries that are deletions. */
+  tombstones: number;
+  checkpointSeq: number;
   readonly wal: WalIndex;
   handle: Store | null;
 }
 
-interface PendingWrite {
+/** One put, delete or store creation, validated and encoded, waiting for a commit. */
+export interface WriteOp {
   kind: number;
   store: StoreState;
   key: KeyBytes;
   valueType: number;
   value: Uint8Array;
-  resolve: () => void;
+  ifAbsent: boolean;
+  /** -1: no version condition. */
+  ifVersion: number;
+}
+
+/** Writes that commit together or not at all (one write, or a transaction). */
+interface PendingBatch {
+  ops: WriteOp[];
+  /** With the sequence number of the batch's last write. */
+  resolve: (seq: number) => void;
   reject: (e: Error) => void;
 }
 
@@ -119,7 +136,11 @@ export class Database {
   private lastSeq = 0;
   private lastCommit = 0;
   private lastFrameOffset = 0;
+  /** Header of the newest frame (a read-only opener follows the log from it on refresh). */
+  private lastHeader: FrameHeader | null = null;
   private checkpointOffset = 0;
+  /** Sequence number of the newest index flush: the index holds nothing newer. */
+  private checkpointSeq = 0;
   private head = 0;
   private commits = 0;
   private checkpoints = 0;
@@ -129,7 +150,8 @@ export class Database {
   /** The frame being built: the NodeStore allocates index blocks in it. */
   private building: FrameBuilder | null = null;
 
-  private queue: PendingWrite[] = [];
+  private queue: PendingBatch[] = [];
+  private readonly snapshots = new Set<Snapshot>();
   private committing: Promise<void> | null = null;
   private scheduled = false;
   private failed: ForestError | null = null;
@@ -209,7 +231,7 @@ export class Database {
     const segs = Math.ceil((capacity - this.sb.logStart) / seg);
     this.live = new Float64Array(segs);
     this.stale = new Float64Array(segs);
-    this.addStoreState(1, 'default', null, 0);
+    this.addStoreState(1, 'default', null, 0, 0);
     this.nextStoreId = 2;
     this.head = this.sb.logStart;
     this.lastCommit = 0;
@@ -267,9 +289,25 @@ export class Database {
     this.segmentSize = start.sb.segmentSize;
     this.makeTrie(start.sb.chunkSize);
     this.loadCheckpoint(start.frame, start.header, sbs[0]!.checkpointOffset);
-    // Walk the frames that follow, each naming its predecessor, until one is missing or torn.
-    let cur = start.header;
-    let curOffset = start.sb.checkpointOffset;
+    this.lastCommit = start.header.commit;
+    this.lastFrameOffset = start.sb.checkpointOffset;
+    this.lastHeader = start.header;
+    this.head = start.header.nextOffset;
+    this.lastSeq = Math.max(this.lastSeq, start.header.lastSeq);
+    await this.follow();
+    if (this.lastCommit < sbs[0]!.checkpointCommit) {
+      throw new ForestError('CORRUPT', `${this.path}: the log ends at commit ${this.lastCommit}, before the checkpoint the newest superblock names (commit ${sbs[0]!.checkpointCommit})`);
+    }
+  }
+
+  /**
+   * Walks the frames after the newest known one, each naming its predecessor, until one is
+   * missing or torn, loading checkpoints and replaying records. Returns the frames found.
+   */
+  private async follow(): Promise<number> {
+    let found = 0;
+    let cur = this.lastHeader!;
+    let curOffset = this.lastFrameOffset;
     for (;;) {
       const next = cur.nextOffset;
       if (next + this.bs > this.device.geometry.capacity) break;
@@ -279,23 +317,47 @@ export class Database {
       else this.replay(got.frame, got.header, next);
       cur = got.header;
       curOffset = next;
-    }
-    if (cur.commit < sbs[0]!.checkpointCommit) {
-      throw new ForestError('CORRUPT', `${this.path}: the log ends at commit ${cur.commit}, before the checkpoint the newest superblock names (commit ${sbs[0]!.checkpointCommit})`);
+      found++;
+      this.commits++;
     }
     this.lastCommit = cur.commit;
     this.lastFrameOffset = curOffset;
+    this.lastHeader = cur;
     this.head = cur.nextOffset;
     this.lastSeq = Math.max(this.lastSeq, cur.lastSeq);
+    return found;
   }
 
-  /** A whole frame at `offset` if its header and body check out, else null. */
+  /**
+   * A whole frame at `offset` if its header and body check out, else null. Read past the
+   * cache: the log's tail may change under a read-only opener, and a torn tail read during
+   * recovery must not be served from the cache later.
+   */
   private async readFrame(offset: number, uuid: Uint8Array): Promise<{ header: FrameHeader; frame: Uint8Array } | null> {
     if (offset % this.bs !== 0 || offset + this.bs > this.device.geometry.capacity) return null;
-    const first = await this.reader.read(offset, this.bs);
+    const first = await this.readDirect(offset, this.bs);
     const header = decodeFrameHeader(first, uuid, this.bs);
     if (!header || offset + header.length > this.device.geometry.capacity) return null;
-    const frame = header.length === this.bs ? first : await this.reader.read(offset, header.length);
+    const frame = header.length === this.bs ? first : await this.readDirect(offset, header.length);
+    return verifyFrameBody(frame, header) ? { header, frame } : null;
+  }
+
+  private async readDirect(offset: number, length: number): Promise<Uint8Array> {
+    const buf = this.pool.acquire(length);
+    try {
+      await this.device.submit([{ op: 'read', offset, buffer: buf.subarray(0, length) }]);
+      return buf.bytes.slice(0, length);
+    } finally {
+      this.pool.release(buf);
+    }
+  }
+
+  /** The same, synchronously and through the cache (frames behind the head never change). */
+  private readFrameSync(offset: number): { header: FrameHeader; frame: Uint8Array } | null {
+    if (offset % this.bs !== 0 || offset + this.bs > this.head) return null;
+    const header = decodeFrameHeader(this.reader.readSync(offset, this.bs), this.uuid, this.bs);
+    if (!header || offset + header.length > this.head) return null;
+    const frame = this.reader.readSync(offset, header.length);
     return verifyFrameBody(frame, header) ? { header, frame } : null;
   }
 
@@ -307,8 +369,9 @@ export class Database {
       if (existing) {
         existing.root = m.root;
         existing.keys = m.keys;
+        existing.tombstones = m.tombstones;
       } else {
-        this.addStoreState(m.id, m.name, m.root, m.keys);
+        this.addStoreState(m.id, m.name, m.root, m.keys, m.tombstones);
       }
     }
     this.nextStoreId = meta.nextStoreId;
@@ -316,47 +379,39 @@ export class Database {
     this.live = meta.live;
     this.stale = meta.stale;
     this.checkpointOffset = offset;
+    this.setCheckpointSeq(meta.lastSeq);
+  }
+
+  private setCheckpointSeq(seq: number): void {
+    this.checkpointSeq = seq;
+    for (const s of this.storesById.values()) s.checkpointSeq = seq;
   }
 
   /** Replays the records of a non-checkpoint frame into the WAL index. */
   private replay(frame: Uint8Array, h: FrameHeader, offset: number): void {
     const deltas: Delta[] = [];
-    let at = FRAME_HEADER_SIZE;
     let recordBytes = 0;
-    for (let i = 0; i < h.recordCount; i++) {
-      at = align8(at);
-      const rec = decodeRecord(frame, at, `${this.path} offset ${offset + at}`);
-      this.applyRecord(rec, offset + at, deltas);
+    forEachRecord(frame, h, offset, this.path, (rec, at) => {
       recordBytes += rec.size;
-      at += rec.size;
-    }
+      if (rec.kind === KIND_CREATE_STORE) {
+        if (!this.storesById.has(rec.storeId)) this.addStoreState(rec.storeId, Buffer.from(rec.key).toString('utf8'), null, 0, 0);
+        this.nextStoreId = Math.max(this.nextStoreId, rec.storeId + 1);
+        deltas.push([at, rec.size, ADD_STALE]);
+        return;
+      }
+      const store = this.storesById.get(rec.storeId);
+      if (!store) throw new ForestError('CORRUPT', `${this.path}: a record at ${at} names store ${rec.storeId}, which does not exist`);
+      const old = store.wal.set(walEntryOf(rec, at));
+      deltas.push([at, rec.size, ADD_LIVE]);
+      if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
+      this.lastSeq = Math.max(this.lastSeq, rec.seq);
+    });
     deltas.push([offset, h.length - recordBytes, ADD_STALE]);
     applyDeltas(this.live, this.stale, deltas, this.sb.logStart, this.segmentSize);
   }
 
-  private applyRecord(rec: DecodedRecord, offset: number, deltas: Delta[]): void {
-    if (rec.kind === KIND_CREATE_STORE) {
-      const name = Buffer.from(rec.key).toString('utf8');
-      if (!this.storesById.has(rec.storeId)) this.addStoreState(rec.storeId, name, null, 0);
-      this.nextStoreId = Math.max(this.nextStoreId, rec.storeId + 1);
-      deltas.push([offset, rec.size, ADD_STALE]);
-      return;
-    }
-    const store = this.storesById.get(rec.storeId);
-    if (!store) throw new ForestError('CORRUPT', `${this.path}: a record at ${offset} names store ${rec.storeId}, which does not exist`);
-    const key = rec.key.slice();
-    const old = store.wal.set({
-      str: Buffer.from(key).toString('latin1'), key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq,
-      addr: packAddress(offset, rec.size), deleted: rec.kind === KIND_DELETE, valueType: rec.valueType,
-      value: rec.value.length <= SMALL_VALUE ? rec.value.slice() : null, size: rec.size,
-    });
-    deltas.push([offset, rec.size, ADD_LIVE]);
-    if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
-    this.lastSeq = Math.max(this.lastSeq, rec.seq);
-  }
-
-  private addStoreState(id: number, name: string, root: number | null, keys: number): StoreState {
-    const s: StoreState = { id, name, root, keys, wal: new WalIndex(), handle: null };
+  private addStoreState(id: number, name: string, root: number | null, keys: number, tombstones: number): StoreState {
+    const s: StoreState = { id, name, root, keys, tombstones, checkpointSeq: this.checkpointSeq, wal: new WalIndex(), handle: null };
     this.storesByName.set(name, s);
     this.storesById.set(id, s);
     return s;
@@ -366,53 +421,239 @@ export class Database {
 
   /** The store named `name`, created (durably, with the next commit) when missing. */
   store(name = 'default'): Store {
-    this.checkOpen();
+    const s = this.storeState(name);
+    return (s.handle ??= new Store(this, s));
+  }
+
+  /** @internal The state of a store, created when missing. */
+  storeState(name: string): StoreState {
+    this.assertOpen();
     if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 255) {
       throw new ForestError('INVALID_ARGUMENT', `a store name must be a string of 1 to 255 bytes, got ${JSON.stringify(name)}`);
     }
     let s = this.storesByName.get(name);
     if (!s) {
       this.checkWritable();
-      s = this.addStoreState(this.nextStoreId++, name, null, 0);
-      this.enqueue({ kind: KIND_CREATE_STORE, store: s, key: keyBytes(name, 255), valueType: 0, value: new Uint8Array(0), resolve: () => {}, reject: () => {} });
+      s = this.addStoreState(this.nextStoreId++, name, null, 0, 0);
+      const op: WriteOp = { kind: KIND_CREATE_STORE, store: s, key: keyBytes(name, 255), valueType: 0, value: new Uint8Array(0), ifAbsent: false, ifVersion: -1 };
+      this.enqueue({ ops: [op], resolve: () => {}, reject: () => {} });
     }
-    return (s.handle ??= new Store(this, s));
+    return s;
   }
 
   stores(): string[] {
-    this.checkOpen();
+    this.assertOpen();
     return [...this.storesByName.keys()].sort();
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /**
+   * A consistent read view over all stores: as of the last commit, or (with `seq`) as of the
+   * newest commit whose writes all have sequence numbers ≤ seq, read back from the log while
+   * that commit is still on the device.
+   */
+  snapshot(opts: { seq?: number } = {}): Snapshot {
+    this.assertOpen();
+    if (typeof opts !== 'object' || opts === null) throw new ForestError('INVALID_ARGUMENT', 'snapshot options must be an object');
+    const seq = opts.seq;
+    if (seq !== undefined && (!Number.isSafeInteger(seq) || seq < 0)) {
+      throw new ForestError('INVALID_ARGUMENT', `seq must be a sequence number (an integer ≥ 0), got ${String(seq)}`);
+    }
+    if (seq === undefined || seq >= this.lastSeq) return this.currentSnapshot();
+    const past = this.guard(() => this.pastViews(seq));
+    return this.register(past.seq, past.commit, past.views, () => {});
+  }
+
+  private currentSnapshot(): Snapshot {
+    const views = new Map<string, StoreView>();
+    const frozen: FrozenWal[] = [];
+    for (const s of this.storesByName.values()) {
+      const wal = s.wal.freeze();
+      frozen.push(wal);
+      views.set(s.name, { id: s.id, name: s.name, root: s.root, wal, checkpointSeq: s.checkpointSeq });
+    }
+    return this.register(this.lastSeq, this.lastCommit, views, () => {
+      for (const w of frozen) w.release();
+    });
+  }
+
+  private register(seq: number, commit: number, views: Map<string, StoreView>, release: () => void): Snapshot {
+    const snap: Snapshot = new Snapshot(this, seq, commit, views, () => {
+      this.snapshots.delete(snap);
+      release();
+    });
+    this.snapshots.add(snap);
+    return snap;
+  }
+
+  /** Open snapshots (their versions are not reclaimed). */
+  get openSnapshots(): number {
+    return this.snapshots.size;
+  }
+
+  /**
+   * The stores as of the newest commit with lastSeq ≤ seq: back along the checkpoints to the
+   * newest one at or before it, then forward through the frames after it, replaying their
+   * records into private WAL indexes.
+   */
+  private pastViews(seq: number): { seq: number; commit: number; views: Map<string, StoreView> } {
+    const gone = (why: string): ForestError => new ForestError('NOT_FOUND', `${this.path}: the state as of sequence number ${seq} is no longer on the device (${why})`);
+    let cpOffset = this.checkpointOffset;
+    let cp = this.readFrameSync(cpOffset);
+    if (!cp) throw gone(`the checkpoint at ${cpOffset} cannot be read`);
+    while (cp.header.lastSeq > seq) {
+      const before = this.readFrameSync(cp.header.prevOffset);
+      if (!before || before.header.commit !== cp.header.commit - 1) throw gone(`commit ${cp.header.commit - 1} is missing`);
+      cpOffset = before.header.checkpointOffset;
+      cp = this.readFrameSync(cpOffset);
+      if (!cp || !(cp.header.flags & FRAME_CHECKPOINT) || cp.header.commit > before.header.commit) throw gone(`the checkpoint before commit ${before.header.commit} is missing`);
+    }
+    const meta = decodeMeta(cp.frame.subarray(cp.header.metaOffset, cp.header.metaOffset + cp.header.metaLength), `offset ${cpOffset}`);
+    const byId = new Map<number, { id: number; name: string; root: number | null; wal: WalIndex; checkpointSeq: number }>();
+    for (const m of meta.stores) byId.set(m.id, { id: m.id, name: m.name, root: m.root, wal: new WalIndex(), checkpointSeq: meta.lastSeq });
+    let cur = cp.header;
+    let curOffset = cpOffset;
+    while (cur.commit < this.lastCommit) {
+      const next = this.readFrameSync(cur.nextOffset);
+      if (!next || next.header.commit !== cur.commit + 1 || next.header.prevOffset !== curOffset) throw gone(`commit ${cur.commit + 1} cannot be read`);
+      if (next.header.lastSeq > seq) break;
+      forEachRecord(next.frame, next.header, cur.nextOffset, this.path, (rec, at) => {
+        if (rec.kind === KIND_CREATE_STORE) {
+          if (!byId.has(rec.storeId)) byId.set(rec.storeId, { id: rec.storeId, name: Buffer.from(rec.key).toString('utf8'), root: null, wal: new WalIndex(), checkpointSeq: meta.lastSeq });
+          return;
+        }
+        byId.get(rec.storeId)?.wal.set(walEntryOf(rec, at));
+      });
+      curOffset = cur.nextOffset;
+      cur = next.header;
+    }
+    const views = new Map<string, StoreView>();
+    for (const v of byId.values()) views.set(v.name, v);
+    return { seq: cur.lastSeq, commit: cur.commit, views };
+  }
+
+  // ---------------------------------------------------------------- transactions, rollback
+
+  /**
+   * Runs `fn` with a transaction: its reads see a snapshot plus its own writes; its writes
+   * commit together, in one commit, when `fn` returns (or its promise resolves), or not at
+   * all when it throws. Resolves with fn's result once the commit is durable.
+   */
+  async transaction<T>(fn: (tx: Transaction) => T | Promise<T>): Promise<T> {
+    this.assertOpen();
+    this.checkWritable();
+    if (typeof fn !== 'function') throw new ForestError('INVALID_ARGUMENT', 'transaction takes a function');
+    const snap = this.snapshot();
+    const tx = new Transaction(this, snap);
+    let result: T;
+    let ops: WriteOp[];
+    try {
+      result = await fn(tx);
+    } finally {
+      ops = tx.end();
+      snap.close();
+    }
+    if (ops.length > 0) await this.submit(ops);
+    return result;
+  }
+
+  /**
+   * Makes the state as of `seq` (see snapshot) current again, with one new commit that
+   * restores every key changed since: the earlier value comes back (with a new sequence
+   * number, so the changes feed reports it) and keys written since are deleted. Stores
+   * created since remain, emptied. Resolves with the commit's last sequence number.
+   */
+  async rollback(seq: number): Promise<number> {
+    this.assertOpen();
+    this.checkWritable();
+    await this.whenIdle();
+    const target = this.snapshot({ seq });
+    const now = this.currentSnapshot();
+    const ops: WriteOp[] = [];
+    try {
+      for (const name of now.stores()) {
+        const state = this.storesByName.get(name)!;
+        const then = target.store(name);
+        for (const v of now.store(name).changedVersions(target.seq)) {
+          const k = { bytes: v.key, str: v.str, isString: v.keyIsString };
+          const old = then.version(k);
+          if (old) {
+            ops.push({ kind: KIND_PUT, store: state, key: k, valueType: old.valueType, value: then.valueBytes(old).slice(), ifAbsent: false, ifVersion: -1 });
+          } else if (!v.deleted) {
+            ops.push({ kind: KIND_DELETE, store: state, key: k, valueType: 0, value: new Uint8Array(0), ifAbsent: false, ifVersion: -1 });
+          }
+        }
+      }
+    } finally {
+      target.close();
+      now.close();
+    }
+    if (ops.length === 0) return this.lastSeq;
+    return this.submit(ops);
+  }
+
+  /**
+   * For a read-only opener: reads the commits another process wrote since this one opened
+   * (or last refreshed). Resolves with the number of new commits. A writer is always current.
+   */
+  async refresh(): Promise<number> {
+    this.assertOpen();
+    if (!this.readOnly) return 0;
+    return this.follow();
   }
 
   // ---------------------------------------------------------------- writes
 
-  /** Queues a put or delete; resolves when its commit is durable. */
-  write(store: StoreState, kind: number, key: Key, value?: Value): Promise<void> {
+  /** Queues a put or delete; resolves with its sequence number when its commit is durable. */
+  write(store: StoreState, kind: number, key: Key, value?: Value, opts?: WriteOptions): Promise<number> {
     try {
-      this.checkOpen();
-      this.checkWritable();
-      const k = keyBytes(key);
-      let valueType = 0;
-      let bytes: Uint8Array = new Uint8Array(0);
-      if (kind === KIND_PUT) {
-        if (value === undefined) throw new ForestError('VALUE_NOT_ENCODABLE', 'a value must not be undefined (use del() to remove a key)');
-        const enc = encodeValue(value);
-        if (enc.bytes.length > this.maxValueSize) {
-          throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
-        }
-        // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
-        bytes = enc.bytes === value ? enc.bytes.slice() : enc.bytes;
-        valueType = enc.type;
-      }
-      return new Promise<void>((resolve, reject) => {
-        this.enqueue({ kind, store, key: k, valueType, value: bytes, resolve, reject });
-      });
+      return this.submit([this.prepareWrite(store, kind, key, value, opts)]);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  private enqueue(w: PendingWrite): void {
+  /** @internal Validates and encodes a write; throws a ForestError for bad input. */
+  prepareWrite(store: StoreState, kind: number, key: Key, value: Value | undefined, opts: WriteOptions | undefined): WriteOp {
+    this.assertOpen();
+    this.checkWritable();
+    const k = keyBytes(key);
+    let valueType = 0;
+    let bytes: Uint8Array = new Uint8Array(0);
+    if (kind === KIND_PUT) {
+      if (value === undefined) throw new ForestError('VALUE_NOT_ENCODABLE', 'a value must not be undefined (use del() to remove a key)');
+      const enc = encodeValue(value);
+      if (enc.bytes.length > this.maxValueSize) {
+        throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
+      }
+      // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
+      bytes = enc.bytes === value ? enc.bytes.slice() : enc.bytes;
+      valueType = enc.type;
+    }
+    let ifAbsent = false;
+    let ifVersion = -1;
+    if (opts !== undefined) {
+      if (typeof opts !== 'object' || opts === null) throw new ForestError('INVALID_ARGUMENT', 'write options must be an object');
+      if (opts.ifAbsent !== undefined && typeof opts.ifAbsent !== 'boolean') throw new ForestError('INVALID_ARGUMENT', 'ifAbsent must be a boolean');
+      ifAbsent = opts.ifAbsent === true;
+      if (opts.ifVersion !== undefined) {
+        if (!Number.isSafeInteger(opts.ifVersion) || opts.ifVersion < 1) {
+          throw new ForestError('INVALID_ARGUMENT', `ifVersion must be a sequence number from getEntry (an integer ≥ 1), got ${String(opts.ifVersion)}`);
+        }
+        if (ifAbsent) throw new ForestError('INVALID_ARGUMENT', 'ifAbsent and ifVersion cannot both be given');
+        ifVersion = opts.ifVersion;
+      }
+    }
+    return { kind, store, key: k, valueType, value: bytes, ifAbsent, ifVersion };
+  }
+
+  /** @internal Queues writes that commit together; resolves with the last one's sequence number. */
+  submit(ops: WriteOp[]): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.enqueue({ ops, resolve, reject }));
+  }
+
+  private enqueue(w: PendingBatch): void {
     this.queue.push(w);
     if (!this.scheduled && !this.committing) {
       this.scheduled = true;
@@ -456,9 +697,9 @@ export class Database {
    * writes it with one batch and, for sync durability, one flush; then makes it visible.
    * Nothing in memory changes until the frame is on the device.
    */
-  private async commitGroup(group: PendingWrite[], forceCheckpoint: boolean): Promise<void> {
+  private async commitGroup(group: PendingBatch[], forceCheckpoint: boolean): Promise<void> {
     if (this.failed) {
-      for (const w of group) w.reject(this.failed);
+      for (const b of group) b.reject(this.failed);
       return;
     }
     const capacity = this.device.geometry.capacity;
@@ -470,39 +711,53 @@ export class Database {
     const newest = new Map<StoreState, Map<string, WalEntry>>();
     let seq = this.lastSeq;
     let recordBytes = 0;
-    for (const w of group) {
-      const size = recordSize(w.key.bytes.length, w.value.length);
+    for (const b of group) {
+      // Space and conditions first: a batch is all in this frame or refused whole.
+      let bytes = 0;
+      let puts = false;
+      for (const op of b.ops) {
+        bytes += align8(recordSize(op.key.bytes.length, op.value.length));
+        if (op.kind === KIND_PUT) puts = true;
+      }
       // Deletes and store creations may use half the reserve; puts may not touch it.
-      const limit = capacity - (w.kind === KIND_PUT ? reserve : reserve / 2);
-      if (this.head + builder.sizeWith(size) > limit) {
-        w.reject(this.deviceFull());
+      if (this.head + builder.sizeWith(bytes) > capacity - (puts ? reserve : reserve / 2)) {
+        b.reject(this.deviceFull());
         continue;
       }
-      const s = ++seq;
-      const { addr } = builder.addRecord({
-        kind: w.kind, valueType: w.valueType, flags: w.key.isString ? FLAG_STRING_KEY : 0,
-        storeId: w.store.id, seq: s, key: w.key.bytes, value: w.value,
-      });
-      recordBytes += size;
-      if (w.kind === KIND_CREATE_STORE) {
-        deltas.push([addressOffset(addr), size, ADD_STALE]);
-        accepted.push({ w, entry: null });
+      const conflict = this.checkConditions(b.ops, newest);
+      if (conflict) {
+        b.reject(conflict);
         continue;
       }
-      const entry: WalEntry = {
-        str: w.key.str, key: w.key.bytes, keyIsString: w.key.isString, seq: s, addr, deleted: w.kind === KIND_DELETE,
-        valueType: w.valueType, value: w.value.length <= SMALL_VALUE ? w.value : null, size,
-      };
-      let mine = newest.get(w.store);
-      if (!mine) newest.set(w.store, (mine = new Map()));
-      const old = mine.get(entry.str) ?? w.store.wal.get(entry.str);
-      deltas.push([addressOffset(addr), size, ADD_LIVE]);
-      if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
-      mine.set(entry.str, entry);
-      accepted.push({ w, entry });
+      for (const op of b.ops) {
+        const size = recordSize(op.key.bytes.length, op.value.length);
+        const s = ++seq;
+        const { addr } = builder.addRecord({
+          kind: op.kind, valueType: op.valueType, flags: op.key.isString ? FLAG_STRING_KEY : 0,
+          storeId: op.store.id, seq: s, key: op.key.bytes, value: op.value,
+        });
+        recordBytes += size;
+        if (op.kind === KIND_CREATE_STORE) {
+          deltas.push([addressOffset(addr), size, ADD_STALE]);
+          continue;
+        }
+        const entry: WalEntry = {
+          str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: s, addr, deleted: op.kind === KIND_DELETE,
+          valueType: op.valueType, value: op.value.length <= SMALL_VALUE ? op.value : null, size,
+        };
+        let mine = newest.get(op.store);
+        if (!mine) newest.set(op.store, (mine = new Map()));
+        const old = mine.get(entry.str) ?? op.store.wal.get(entry.str);
+        deltas.push([addressOffset(addr), size, ADD_LIVE]);
+        if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
+        mine.set(entry.str, entry);
+      }
+      accepted.push({ b, seq });
     }
     if (accepted.length === 0 && !forceCheckpoint) return;
-    const checkpoint = (forceCheckpoint || this.walSize() + accepted.length >= this.walThreshold) && this.checkpointFits(builder, newest);
+    let added = 0;
+    for (const m of newest.values()) added += m.size;
+    const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walThreshold) && this.checkpointFits(builder, newest);
 
     this.building = builder;
     this.reader.pending = builder;
@@ -522,7 +777,7 @@ export class Database {
       this.reader.pending = null;
       this.trie.clearCache();
       const err = toForestError(e, this.path);
-      for (const a of accepted) a.w.reject(err);
+      for (const a of accepted) a.b.reject(err);
       return;
     }
     this.building = null;
@@ -539,7 +794,7 @@ export class Database {
       this.reader.pending = null;
       this.trie.clearCache();
       this.failed = new ForestError('IO', `${this.path}: a commit failed (${(e as Error).message}); reads still work, writes are refused until the database is reopened`, { cause: e });
-      for (const a of accepted) a.w.reject(this.failed);
+      for (const a of accepted) a.b.reject(this.failed);
       return;
     }
     this.reader.pending = null;
@@ -555,15 +810,49 @@ export class Database {
       for (const [store, res] of flush.results) {
         store.root = res.root;
         store.keys = res.keys;
+        store.tombstones = res.tombstones;
       }
+      this.setCheckpointSeq(seq);
       const base = this.unwrittenSuperblock ?? this.sb;
       this.unwrittenSuperblock = { ...base, generation: base.generation + 1, checkpointOffset: this.head, checkpointCommit: this.lastCommit + 1 };
       this.checkpoints++;
     } else {
-      for (const a of accepted) if (a.entry) a.w.store.wal.set(a.entry);
+      for (const [store, m] of newest) for (const e of m.values()) store.wal.set(e);
     }
     this.adoptFrame(frame, flush !== null);
-    for (const a of accepted) a.w.resolve();
+    for (const a of accepted) a.b.resolve(a.seq);
+  }
+
+  /** A CONFLICT error if a write's condition fails against the state this batch would see. */
+  private checkConditions(ops: readonly WriteOp[], newest: Map<StoreState, Map<string, WalEntry>>): ForestError | null {
+    let local: Map<StoreState, Map<string, WalEntry | null>> | null = null;
+    for (const op of ops) {
+      if (op.kind === KIND_CREATE_STORE) continue;
+      if (op.ifAbsent || op.ifVersion >= 0) {
+        // Earlier writes of this batch, then of this commit, then the committed state.
+        let cur: WalEntry | null | undefined = local?.get(op.store)?.get(op.key.str);
+        if (cur === undefined) cur = newest.get(op.store)?.get(op.key.str);
+        let seq: number | undefined;
+        if (cur === undefined) seq = this.liveReader(op.store).version(op.key)?.seq;
+        else seq = cur === null || cur.deleted ? undefined : cur.seq;
+        const name = describeKey(op.key);
+        if (op.ifAbsent && seq !== undefined) return new ForestError('CONFLICT', `${op.store.name}: ${name} exists (version ${seq}); the write was conditional on its absence`);
+        if (op.ifVersion >= 0 && seq !== op.ifVersion) {
+          return new ForestError('CONFLICT', `${op.store.name}: ${name} is at version ${seq ?? 'none (absent)'}, not ${op.ifVersion}; nothing was written`);
+        }
+      }
+      local ??= new Map();
+      let m = local.get(op.store);
+      if (!m) local.set(op.store, (m = new Map()));
+      // The batch's own later conditions see this write (its seq is not known yet: the
+      // condition ifVersion can only name committed versions, so mark it as unmatched).
+      m.set(op.key.str, op.kind === KIND_DELETE ? null : { ...PENDING_VERSION, str: op.key.str });
+    }
+    return null;
+  }
+
+  private liveReader(state: StoreState): StoreReader {
+    return (state.handle ??= new Store(this, state));
   }
 
   private superblockWrite(sb: Superblock): DirtyBlock {
@@ -639,19 +928,24 @@ export class Database {
       if (!all) byStore.set(store, (all = new Map()));
       for (const [k, e] of m) all.set(k, e);
     }
-    const results = new Map<StoreState, { root: number | null; keys: number }>();
+    const results = new Map<StoreState, IndexResult>();
     let nodeBytes = 0;
     for (const [store, entries] of byStore) {
       const sorted = [...entries.values()].sort((a, b) => (a.str < b.str ? -1 : a.str > b.str ? 1 : 0));
-      const ops: BatchOp[] = sorted.map((e) => (e.deleted ? { key: e.key, remove: true } : { key: e.key, value: e.addr }));
+      // Deletions stay in the index as tombstones (the changes feed reports them).
+      const ops: BatchOp[] = sorted.map((e) => ({ key: e.key, value: e.addr }));
       const res = this.trie.apply(store.root, ops);
-      results.set(store, { root: res.root, keys: store.keys + res.inserted - res.removed });
+      let tombstones = store.tombstones;
+      for (const e of sorted) if (e.deleted) tombstones++;
       for (const blk of res.blocks) deltas.push([blk, this.bs, ADD_LIVE]);
       nodeBytes += res.blocks.length * this.bs;
       for (const n of res.stale) deltas.push([n.addr, n.size, MAKE_STALE]);
-      for (const old of (res as { replaced?: number[] }).replaced ?? []) deltas.push([addressOffset(old), this.recordSizeOf(old), MAKE_STALE]);
-      // Tombstones are not referenced by the index once applied.
-      for (const e of sorted) if (e.deleted) deltas.push([addressOffset(e.addr), e.size, MAKE_STALE]);
+      // `replaced`: the values the batch overwrote (old records, now stale).
+      for (const old of (res as { replaced?: number[] }).replaced ?? []) {
+        deltas.push([addressOffset(old), this.recordSizeOf(old), MAKE_STALE]);
+        if (isTombstone(old)) tombstones--;
+      }
+      results.set(store, { root: res.root, keys: store.keys + res.inserted - res.removed, tombstones });
     }
     const live = this.live.slice();
     const stale = this.stale.slice();
@@ -663,13 +957,13 @@ export class Database {
     return { results };
   }
 
-  private metaSnapshot(results: Map<StoreState, { root: number | null; keys: number }>, lastSeq: number, live: Float64Array, stale: Float64Array): CheckpointMeta {
+  private metaSnapshot(results: Map<StoreState, IndexResult>, lastSeq: number, live: Float64Array, stale: Float64Array): CheckpointMeta {
     return {
       nextStoreId: this.nextStoreId,
       lastSeq,
       stores: [...this.storesById.values()].map((s) => {
-        const r = results.get(s);
-        return { id: s.id, name: s.name, root: r ? r.root : s.root, keys: r ? r.keys : s.keys };
+        const r = results.get(s) ?? s;
+        return { id: s.id, name: s.name, root: r.root, keys: r.keys, tombstones: r.tombstones };
       }),
       live,
       stale,
@@ -700,15 +994,6 @@ export class Database {
     return decodeRecord(await this.reader.read(offset, Math.min(size, this.device.geometry.capacity - offset)), 0, `${this.path} offset ${offset}`);
   }
 
-  /** The newest version of a key: a WAL entry, an index candidate, or nothing. */
-  lookup(store: StoreState, k: KeyBytes): WalEntry | number | undefined {
-    this.checkOpen();
-    const e = store.wal.get(k.str);
-    if (e) return e;
-    if (store.root === null) return undefined;
-    return this.guard(() => this.trie.find(store.root, k.bytes));
-  }
-
   get trieIndex(): HBTrie {
     return this.trie;
   }
@@ -729,11 +1014,11 @@ export class Database {
   // ---------------------------------------------------------------- admin
 
   stats(): DatabaseStats {
-    this.checkOpen();
+    this.assertOpen();
     let records = 0;
     let wal = 0;
     for (const s of this.storesById.values()) {
-      records += s.keys;
+      records += s.keys - s.tombstones;
       for (const e of s.wal.entries()) if (!e.deleted) records++;
       wal += s.wal.size;
     }
@@ -754,7 +1039,7 @@ export class Database {
 
   /** Flushes the WAL index into the tries now (a checkpoint commit). */
   async checkpoint(): Promise<void> {
-    this.checkOpen();
+    this.assertOpen();
     this.checkWritable();
     await this.flushWal();
   }
@@ -776,6 +1061,7 @@ export class Database {
     this.closing = true;
     try {
       await this.whenIdle();
+      for (const snap of [...this.snapshots]) snap.close();
       if (!this.readOnly && !this.failed) {
         try {
           await this.flushWal();
@@ -795,7 +1081,8 @@ export class Database {
     return this.closed;
   }
 
-  private checkOpen(): void {
+  /** @internal Throws CLOSED once the database is closed. */
+  assertOpen(): void {
     if (this.closed) {
       throw new ForestError('CLOSED', `${this.path}: the database is closed`);
     }
@@ -808,13 +1095,51 @@ export class Database {
   }
 }
 
+interface IndexResult {
+  root: number | null;
+  keys: number;
+  tombstones: number;
+}
+
 interface FlushResult {
-  results: Map<StoreState, { root: number | null; keys: number }>;
+  results: Map<StoreState, IndexResult>;
 }
 
 interface Accepted {
-  w: PendingWrite;
-  entry: WalEntry | null;
+  b: PendingBatch;
+  /** Sequence number of the batch's last write. */
+  seq: number;
+}
+
+/** Stands for a write of the same batch in condition checks: present, version unknown. */
+const PENDING_VERSION: WalEntry = {
+  str: '', key: new Uint8Array(0), keyIsString: false, seq: 0, addr: 0, deleted: false, valueType: 0, value: null, size: 0,
+};
+
+function describeKey(k: KeyBytes): string {
+  const text = k.isString ? JSON.stringify(Buffer.from(k.bytes).toString('utf8')) : `0x${Buffer.from(k.bytes).toString('hex')}`;
+  return text.length > 80 ? `key ${text.slice(0, 77)}...` : `key ${text}`;
+}
+
+/** Calls `f` for each record of a frame with the record's device offset. */
+function forEachRecord(frame: Uint8Array, h: FrameHeader, offset: number, path: string, f: (rec: DecodedRecord, at: number) => void): void {
+  let at = FRAME_HEADER_SIZE;
+  for (let i = 0; i < h.recordCount; i++) {
+    at = align8(at);
+    const rec = decodeRecord(frame, at, `${path} offset ${offset + at}`);
+    f(rec, offset + at);
+    at += rec.size;
+  }
+}
+
+/** The WAL entry of a record read back from the log (its bytes copied out of the frame). */
+function walEntryOf(rec: DecodedRecord, at: number): WalEntry {
+  const key = rec.key.slice();
+  return {
+    str: Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1'), key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq,
+    addr: packAddress(at, rec.size, rec.kind === KIND_DELETE), deleted: rec.kind === KIND_DELETE, valueType: rec.valueType,
+    value: rec.value.length <= SMALL_VALUE ? rec.value.slice() : null, size: rec.size,
+  };
 }
 
 /** Space accounting changes: bytes at an offset become live, move live→stale, or are stale from the start. */

@@ -12,7 +12,7 @@
 import { ForestError } from '../errors.js';
 import { crc32c } from './checksum.js';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const SUPERBLOCK_MAGIC = 'FORESTFS';
 export const FRAME_MAGIC = 0x4d524646; // 'FFRM' little-endian
 export const FRAME_HEADER_SIZE = 128;

@@ -1,5 +1,5 @@
 import { FRAME_HEADER_SIZE, sealFrame, type FrameHeader } from './format.js';
-import { encodeRecord, packAddress, recordSize, type RecordFields } from './record.js';
+import { encodeRecord, KIND_DELETE, packAddress, recordSize, type RecordFields } from './record.js';
 
 /**
  * Lays out one commit frame in memory: header space, records at 8-byte-aligned offsets,
@@ -33,7 +33,7 @@ export class FrameBuilder {
     this.length = at + size;
     this.recordsEnd = this.length;
     this.recordCount++;
-    return { addr: packAddress(this.offset + at, size), size };
+    return { addr: packAddress(this.offset + at, size, r.kind === KIND_DELETE), size };
   }
 
   /** Reserves `count` whole blocks; returns their device addresses. */

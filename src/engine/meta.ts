@@ -2,8 +2,9 @@
  * The checkpoint meta: written at every index flush, it names each store's index root and
  * carries the space accounting, so recovery starts from it and replays only what follows.
  *
- *   u32 version (1) · u32 nextStoreId · u64 lastSeq · u32 storeCount
+ *   u32 version (2) · u32 nextStoreId · u64 lastSeq · u32 storeCount
  *   per store: u32 id · u32 nameLength · name (UTF-8) · u64 root + 1 (0: empty) · u64 keys
+ *              · u64 tombstones
  *   u32 segmentCount · per segment: u64 live bytes · u64 stale bytes
  */
 import { ForestError } from '../errors.js';
@@ -12,8 +13,10 @@ export interface StoreMeta {
   id: number;
   name: string;
   root: number | null;
-  /** Keys in the index (not counting the WAL). */
+  /** Entries in the index, deletions included (not counting the WAL). */
   keys: number;
+  /** Index entries that are deletions (tombstones), kept for the changes feed. */
+  tombstones: number;
 }
 
 export interface CheckpointMeta {
@@ -27,11 +30,11 @@ export interface CheckpointMeta {
 export function encodeMeta(m: CheckpointMeta): Uint8Array {
   const names = m.stores.map((s) => Buffer.from(s.name, 'utf8'));
   let size = 20 + 4 + m.live.length * 16;
-  for (const n of names) size += 24 + n.length;
+  for (const n of names) size += 32 + n.length;
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
   let o = 0;
-  v.setUint32(o, 1, true); o += 4;
+  v.setUint32(o, 2, true); o += 4;
   v.setUint32(o, m.nextStoreId, true); o += 4;
   v.setBigUint64(o, BigInt(m.lastSeq), true); o += 8;
   v.setUint32(o, m.stores.length, true); o += 4;
@@ -41,6 +44,7 @@ export function encodeMeta(m: CheckpointMeta): Uint8Array {
     b.set(names[i]!, o); o += names[i]!.length;
     v.setBigUint64(o, BigInt(s.root === null ? 0 : s.root + 1), true); o += 8;
     v.setBigUint64(o, BigInt(s.keys), true); o += 8;
+    v.setBigUint64(o, BigInt(s.tombstones), true); o += 8;
   });
   v.setUint32(o, m.live.length, true); o += 4;
   for (let i = 0; i < m.live.length; i++) {
@@ -54,7 +58,7 @@ export function decodeMeta(b: Uint8Array, where: string): CheckpointMeta {
   try {
     const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     let o = 0;
-    if (v.getUint32(o, true) !== 1) throw new Error('unknown meta version');
+    if (v.getUint32(o, true) !== 2) throw new Error('unknown meta version');
     o += 4;
     const nextStoreId = v.getUint32(o, true); o += 4;
     const lastSeq = Number(v.getBigUint64(o, true)); o += 8;
@@ -66,7 +70,8 @@ export function decodeMeta(b: Uint8Array, where: string): CheckpointMeta {
       const name = Buffer.from(b.subarray(o, o + len)).toString('utf8'); o += len;
       const root = Number(v.getBigUint64(o, true)); o += 8;
       const keys = Number(v.getBigUint64(o, true)); o += 8;
-      stores.push({ id, name, root: root === 0 ? null : root - 1, keys });
+      const tombstones = Number(v.getBigUint64(o, true)); o += 8;
+      stores.push({ id, name, root: root === 0 ? null : root - 1, keys, tombstones });
     }
     const segs = v.getUint32(o, true); o += 4;
     const live = new Float64Array(segs);

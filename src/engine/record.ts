@@ -95,18 +95,22 @@ function corruptRecord(where: string, why: string): ForestError {
 }
 
 /*
- * An index value packs where a record is and how big it is:
- *   value = (offset / 8) * 8192 + units,   units = ceil(size / 8) when ≤ 8191, else 0
- * so offsets up to 8 TiB and sizes up to 64 KiB are known without reading; a larger record
- * (units 0) has its size read from its header.
+ * An index value packs where a record is, how big it is, and whether it is a tombstone:
+ *   value = (offset / 8) * 8192 + tombstone * 4096 + units,
+ *   units = ceil(size / 8) when ≤ 4095, else 0
+ * so offsets up to 8 TiB and sizes up to 32 KiB are known without reading (a larger record,
+ * units 0, has its size read from its header), and a deleted key is recognised in the index
+ * without reading its record. Tombstones are at most 28 + 16384 bytes, so their size is
+ * always known.
  */
 const UNITS = 8192;
+const TOMBSTONE = 4096;
 const MAX_OFFSET = 2 ** 40 * 8;
 
-export function packAddress(offset: number, size: number): number {
+export function packAddress(offset: number, size: number, tombstone = false): number {
   if (offset % 8 !== 0 || offset >= MAX_OFFSET) throw new ForestError('INVALID_ARGUMENT', `record offset ${offset} cannot be indexed`);
   const units = Math.ceil(size / 8);
-  return (offset / 8) * UNITS + (units < UNITS ? units : 0);
+  return (offset / 8) * UNITS + (tombstone ? TOMBSTONE : 0) + (units < TOMBSTONE ? units : 0);
 }
 
 export function addressOffset(packed: number): number {
@@ -115,7 +119,12 @@ export function addressOffset(packed: number): number {
 
 /** The record's size rounded up to 8 bytes, or 0 when it must be read from the header. */
 export function addressSize(packed: number): number {
-  return (packed % UNITS) * 8;
+  return (packed % TOMBSTONE) * 8;
+}
+
+/** Whether the index entry is a deletion (its record is a tombstone). */
+export function isTombstone(packed: number): boolean {
+  return packed % UNITS >= TOMBSTONE;
 }
 
 export const MAX_DEVICE_BYTES = MAX_OFFSET;

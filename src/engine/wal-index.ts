@@ -1,7 +1,8 @@
 /**
  * The write-ahead index: the newest version of every key written since the last index
- * flush, per store, in memory. Entries are immutable (a write replaces the entry), so an
- * iterator that copied the sorted run it needs keeps a consistent view.
+ * flush, per store, in memory. Entries are immutable (a write replaces the entry). A
+ * snapshot freezes the current map instead of copying it; the next write then copies the
+ * map once (copy-on-write), so snapshots cost nothing while no one writes.
  */
 export interface WalEntry {
   readonly str: string;
@@ -18,9 +19,18 @@ export interface WalEntry {
   readonly size: number;
 }
 
-export class WalIndex {
-  private readonly map = new Map<string, WalEntry>();
-  private sorted: string[] | null = [];
+/** What readers need of a WAL index, live or frozen. */
+export interface WalView {
+  readonly size: number;
+  get(str: string): WalEntry | undefined;
+  entries(): IterableIterator<WalEntry>;
+  /** Entries within the bounds (latin1 string order), as a new array, ascending. */
+  range(lo: string | null, loInclusive: boolean, hi: string | null, hiInclusive: boolean): WalEntry[];
+}
+
+abstract class SortedWal implements WalView {
+  protected abstract map: Map<string, WalEntry>;
+  protected abstract sorted: string[] | null;
 
   get size(): number {
     return this.map.size;
@@ -30,35 +40,10 @@ export class WalIndex {
     return this.map.get(str);
   }
 
-  /** Adds or replaces; returns the entry it replaced. */
-  set(e: WalEntry): WalEntry | undefined {
-    const old = this.map.get(e.str);
-    this.map.set(e.str, e);
-    if (!old && this.sorted) {
-      const s = this.sorted;
-      let lo = 0;
-      let hi = s.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (s[mid]! < e.str) lo = mid + 1;
-        else hi = mid;
-      }
-      if (s.length - lo > 2048) this.sorted = null; // rebuilt by sort on demand
-      else s.splice(lo, 0, e.str);
-    }
-    return old;
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.sorted = [];
-  }
-
   entries(): IterableIterator<WalEntry> {
     return this.map.values();
   }
 
-  /** Entries with lo ≤ key < hi (by latin1 string order), as a new array, ascending. */
   range(lo: string | null, loInclusive: boolean, hi: string | null, hiInclusive: boolean): WalEntry[] {
     const s = (this.sorted ??= [...this.map.keys()].sort());
     let a = 0;
@@ -79,5 +64,64 @@ export class WalIndex {
       out.push(this.map.get(k)!);
     }
     return out;
+  }
+}
+
+/** A WAL index as it was when frozen; release() when done so writers stop copying. */
+export class FrozenWal extends SortedWal {
+  constructor(protected map: Map<string, WalEntry>, protected sorted: string[] | null, private readonly onRelease: () => void) {
+    super();
+  }
+
+  release(): void {
+    this.onRelease();
+  }
+}
+
+export class WalIndex extends SortedWal {
+  protected map = new Map<string, WalEntry>();
+  protected sorted: string[] | null = [];
+  /** Frozen views that share `map`: a write must copy it first. */
+  private holders = 0;
+
+  /** Adds or replaces; returns the entry it replaced. */
+  set(e: WalEntry): WalEntry | undefined {
+    if (this.holders > 0) {
+      this.map = new Map(this.map);
+      this.sorted = this.sorted?.slice() ?? null;
+      this.holders = 0;
+    }
+    const old = this.map.get(e.str);
+    this.map.set(e.str, e);
+    if (!old && this.sorted) {
+      const s = this.sorted;
+      let lo = 0;
+      let hi = s.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (s[mid]! < e.str) lo = mid + 1;
+        else hi = mid;
+      }
+      if (s.length - lo > 2048) this.sorted = null; // rebuilt by sort on demand
+      else s.splice(lo, 0, e.str);
+    }
+    return old;
+  }
+
+  clear(): void {
+    this.map = new Map();
+    this.sorted = [];
+    this.holders = 0;
+  }
+
+  freeze(): FrozenWal {
+    const map = this.map;
+    this.holders++;
+    let released = false;
+    return new FrozenWal(map, this.sorted, () => {
+      if (released) return;
+      released = true;
+      if (this.map === map && this.holders > 0) this.holders--;
+    });
   }
 }

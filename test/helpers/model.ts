@@ -1,4 +1,9 @@
-import type { Database } from '../../src/index.js';
+import type { Key, Value } from '../../src/index.js';
+
+/** A database, a snapshot or anything else whose stores can be scanned. */
+export interface Scannable {
+  store(name: string): { range(): Iterable<[Key, Value]> };
+}
 
 /** The reference: per store, a plain map from key (latin1 of its bytes) to a JSON-able value. */
 export type Model = Map<string, Map<string, unknown>>;
@@ -8,7 +13,7 @@ export function cloneModel(m: Model): Model {
 }
 
 /** Every store of the model, scanned in full and probed by get, must equal the database. */
-export function diffModel(db: Database, model: Model): string | null {
+export function diffModel(db: Scannable, model: Model): string | null {
   for (const [name, kv] of model) {
     const store = db.store(name);
     const want = [...kv].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

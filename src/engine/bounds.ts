@@ -1,0 +1,83 @@
+import { ForestError } from '../errors.js';
+import { keyBytes, type Key, type KeyBytes } from './codec.js';
+
+export interface RangeOptions {
+  gt?: Key;
+  gte?: Key;
+  lt?: Key;
+  lte?: Key;
+  /** Only keys that start with this (combined with the bounds above). */
+  prefix?: Key;
+  reverse?: boolean;
+  /** At most this many entries. */
+  limit?: number;
+}
+
+/** Range options resolved to byte bounds (latin1 strings compare in byte order). */
+export interface Bounds {
+  lo: KeyBytes | null;
+  loInclusive: boolean;
+  hi: KeyBytes | null;
+  hiInclusive: boolean;
+  /** The prefix as a latin1 string, when one was given. */
+  prefix: string | null;
+  reverse: boolean;
+  limit: number;
+}
+
+export function resolveBounds(o: RangeOptions): Bounds {
+  if (typeof o !== 'object' || o === null) throw new ForestError('INVALID_ARGUMENT', 'range options must be an object');
+  const limit = o.limit ?? Infinity;
+  if (typeof limit !== 'number' || Number.isNaN(limit)) throw new ForestError('INVALID_ARGUMENT', 'limit must be a number');
+  let lo: KeyBytes | null = null;
+  let loInclusive = true;
+  let hi: KeyBytes | null = null;
+  let hiInclusive = false;
+  if (o.gt !== undefined) {
+    lo = keyBytes(o.gt);
+    loInclusive = false;
+  } else if (o.gte !== undefined) {
+    lo = keyBytes(o.gte);
+  }
+  if (o.lt !== undefined) {
+    hi = keyBytes(o.lt);
+  } else if (o.lte !== undefined) {
+    hi = keyBytes(o.lte);
+    hiInclusive = true;
+  }
+  let prefix: string | null = null;
+  if (o.prefix !== undefined) {
+    const p = keyBytes(o.prefix);
+    prefix = p.str;
+    // Narrow the bounds to [prefix, successor(prefix)).
+    if (!lo || lo.str < p.str) {
+      lo = p;
+      loInclusive = true;
+    }
+    const succ = successor(p.bytes);
+    if (succ && (!hi || succ.str < hi.str)) {
+      hi = succ;
+      hiInclusive = false;
+    }
+  }
+  return { lo, loInclusive, hi, hiInclusive, prefix, reverse: o.reverse === true, limit: limit < 0 ? Infinity : limit };
+}
+
+/** Whether a key (latin1 string) lies within the bounds. */
+export function inBounds(b: Bounds, str: string): boolean {
+  if (b.lo && (str < b.lo.str || (!b.loInclusive && str === b.lo.str))) return false;
+  if (b.hi && (str > b.hi.str || (!b.hiInclusive && str === b.hi.str))) return false;
+  return b.prefix === null || str.startsWith(b.prefix);
+}
+
+/** The smallest key greater than every key starting with `p`, or null if there is none. */
+function successor(p: Uint8Array): KeyBytes | null {
+  const s = Uint8Array.prototype.slice.call(p);
+  for (let i = s.length - 1; i >= 0; i--) {
+    if (s[i]! < 0xff) {
+      s[i]!++;
+      return keyBytes(s.subarray(0, i + 1));
+    }
+  }
+  return null;
+}

@@ -1,0 +1,273 @@
+/**
+ * Reads over one store as a view sees it: the live store (its WAL index and current index
+ * root), a snapshot, or a past commit. A view is a root plus a WAL index; both are
+ * immutable for a snapshot, so its answers never change.
+ */
+import { ForestError } from '../errors.js';
+import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
+import { keyBytes, keyFromRecord, type Key, type KeyBytes, type Value } from './codec.js';
+import type { Database } from './database.js';
+import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
+import type { WalEntry, WalView } from './wal-index.js';
+
+export interface StoreView {
+  readonly id: number;
+  readonly name: string;
+  /** Index root, or null for an empty index. */
+  readonly root: number | null;
+  /** Writes since the last index flush, newer than anything in the index. */
+  readonly wal: WalView;
+  /** Every record the index names has a sequence number ≤ this (the last index flush). */
+  readonly checkpointSeq: number;
+}
+
+/** One version of a key: a WAL entry, or the same fields read from an indexed record. */
+export type Version = WalEntry;
+
+/** A value with the sequence number of the write that stored it (for `ifVersion`). */
+export interface Entry {
+  key: Key;
+  value: Value;
+  seq: number;
+}
+
+/** One record of the changes feed: the latest version of a key written after `since`. */
+export interface Change {
+  key: Key;
+  seq: number;
+  deleted: boolean;
+  /** The value, absent for a deletion. */
+  value?: Value;
+}
+
+export interface ChangesOptions {
+  /** Changes with a sequence number greater than this. Default 0 (everything). */
+  since?: number;
+  /** At most this many changes. */
+  limit?: number;
+}
+
+export class StoreReader {
+  /** @internal */
+  constructor(
+    protected readonly db: Database,
+    /** @internal */ readonly view: StoreView,
+    private readonly assertOpen: () => void,
+  ) {}
+
+  get name(): string {
+    return this.view.name;
+  }
+
+  /** The value, or undefined. Synchronous: a cache miss reads the device in place. */
+  get(key: Key): Value | undefined {
+    const v = this.version(keyBytes(key));
+    return v ? this.valueOf(v) : undefined;
+  }
+
+  /** The value and the sequence number of the write that stored it, or undefined. */
+  getEntry(key: Key): Entry | undefined {
+    const k = keyBytes(key);
+    const v = this.version(k);
+    return v ? { key: keyFromRecord(v.key, v.keyIsString ? FLAG_STRING_KEY : 0), value: this.valueOf(v), seq: v.seq } : undefined;
+  }
+
+  has(key: Key): boolean {
+    return this.version(keyBytes(key)) !== undefined;
+  }
+
+  getMany(keys: readonly Key[]): (Value | undefined)[] {
+    if (!Array.isArray(keys)) throw new ForestError('INVALID_ARGUMENT', 'getMany takes an array of keys');
+    return keys.map((k) => this.get(k));
+  }
+
+  /** The value, or undefined, without blocking the event loop on the device. */
+  async getAsync(key: Key): Promise<Value | undefined> {
+    const k = keyBytes(key);
+    this.assertOpen();
+    const e = this.view.wal.get(k.str);
+    if (e) {
+      if (e.deleted) return undefined;
+      if (e.value) return this.db.decode(e.valueType, e.value);
+      const rec = await this.db.readRecord(e.addr);
+      return this.db.decode(rec.valueType, rec.value);
+    }
+    const addr = this.indexed(k);
+    if (addr === undefined) return undefined;
+    const rec = await this.db.readRecord(addr);
+    return confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
+  }
+
+  /**
+   * Entries in key order (byte order of the UTF-8 or raw key), as a synchronous iterable over
+   * the state at the time of the call: writes that commit while iterating are not seen.
+   */
+  range(opts: RangeOptions = {}): IterableIterator<[Key, Value]> {
+    const versions = this.versions(resolveBounds(opts), false);
+    const self = this;
+    return (function* () {
+      for (const v of versions) yield [keyOf(v), self.valueOf(v)] as [Key, Value];
+    })();
+  }
+
+  /** Keys only, in order; same options as range(). */
+  keys(opts: RangeOptions = {}): IterableIterator<Key> {
+    const versions = this.versions(resolveBounds(opts), false);
+    return (function* () {
+      for (const v of versions) yield keyOf(v);
+    })();
+  }
+
+  /**
+   * The changes feed: the latest version of every key written after `since`, deletions
+   * included, in sequence order. Cheap when `since` is at or after the last index flush (the
+   * WAL index answers); otherwise it reads every indexed record's header once.
+   */
+  changes(opts: ChangesOptions = {}): IterableIterator<Change> {
+    if (typeof opts !== 'object' || opts === null) throw new ForestError('INVALID_ARGUMENT', 'changes options must be an object');
+    const limit = opts.limit ?? Infinity;
+    if (typeof limit !== 'number' || Number.isNaN(limit)) throw new ForestError('INVALID_ARGUMENT', 'limit must be a number');
+    const list = this.changedVersions(opts.since ?? 0);
+    const self = this;
+    return (function* () {
+      let n = 0;
+      for (const v of list) {
+        if (n++ >= limit) return;
+        const key = keyOf(v);
+        yield v.deleted ? { key, seq: v.seq, deleted: true } : { key, seq: v.seq, deleted: false, value: self.valueOf(v) };
+      }
+    })();
+  }
+
+  /** @internal The latest versions (deletions included) with seq > since, in seq order. */
+  changedVersions(since: number): Version[] {
+    if (!Number.isSafeInteger(since) || since < 0) throw new ForestError('INVALID_ARGUMENT', `since must be a sequence number (an integer ≥ 0), got ${String(since)}`);
+    this.assertOpen();
+    const wal = this.view.wal;
+    const out: Version[] = [];
+    for (const e of wal.entries()) if (e.seq > since) out.push(e);
+    const root = this.view.root;
+    if (root !== null && since < this.view.checkpointSeq) {
+      const db = this.db;
+      const cursor = db.guard(() => db.trieIndex.range(root, {}));
+      for (;;) {
+        const r = db.guard(() => cursor.next());
+        if (r.done) break;
+        const rec = db.guard(() => db.readRecordSync(r.value));
+        if (rec.seq <= since) continue;
+        const v = fromRecord(rec, r.value);
+        if (!wal.get(v.str)) out.push(v);
+      }
+    }
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** @internal The live version of a key in this view; undefined when absent or deleted. */
+  version(k: KeyBytes): Version | undefined {
+    this.assertOpen();
+    const e = this.view.wal.get(k.str);
+    if (e) return e.deleted ? undefined : e;
+    const addr = this.indexed(k);
+    if (addr === undefined) return undefined;
+    const rec = this.db.guard(() => this.db.readRecordSync(addr));
+    return confirmed(rec, k, this.view.id) ? fromRecord(rec, addr) : undefined;
+  }
+
+  /** @internal The value of a version (read from its record when the WAL did not keep it). */
+  valueOf(v: Version): Value {
+    return this.db.decode(v.valueType, this.valueBytes(v));
+  }
+
+  /** @internal The encoded value bytes of a version. */
+  valueBytes(v: Version): Uint8Array {
+    if (v.value) return v.value;
+    return this.db.guard(() => this.db.readRecordSync(v.addr)).value;
+  }
+
+  /**
+   * @internal Versions within the bounds, in order, newest per key: the WAL run and the index
+   * cursor merged, the WAL winning a tie. Both are captured now; the generator reads lazily.
+   */
+  versions(b: Bounds, withDeleted: boolean): Generator<Version> {
+    this.assertOpen();
+    const wal = this.view.wal.range(b.lo?.str ?? null, b.loInclusive, b.hi?.str ?? null, b.hiInclusive);
+    if (b.reverse) wal.reverse();
+    const root = this.view.root;
+    const db = this.db;
+    const cursor = root === null ? null : db.guard(() => db.trieIndex.range(root, {
+      ...(b.lo && (b.loInclusive ? { gte: b.lo.bytes } : { gt: b.lo.bytes })),
+      ...(b.hi && (b.hiInclusive ? { lte: b.hi.bytes } : { lt: b.hi.bytes })),
+      reverse: b.reverse,
+    }));
+    const { prefix, reverse, limit } = b;
+    return (function* () {
+      let produced = 0;
+      let w = 0;
+      const nextIndexed = (): Version | null => {
+        if (!cursor) return null;
+        for (;;) {
+          const r = db.guard(() => cursor.next());
+          if (r.done) return null;
+          // A deletion is known from its address; no need to read it unless asked for.
+          if (!withDeleted && isTombstone(r.value)) continue;
+          return fromRecord(db.guard(() => db.readRecordSync(r.value)), r.value);
+        }
+      };
+      let t = nextIndexed();
+      while (produced < limit) {
+        const we = w < wal.length ? wal[w]! : null;
+        if (!we && !t) return;
+        let v: Version;
+        if (we && (!t || we.str === t.str || (reverse ? we.str > t.str : we.str < t.str))) {
+          if (t && we.str === t.str) t = nextIndexed(); // the WAL version is newer
+          w++;
+          v = we;
+        } else {
+          v = t!;
+          t = nextIndexed();
+        }
+        if (v.deleted && !withDeleted) continue;
+        if (prefix !== null && !v.str.startsWith(prefix)) continue;
+        produced++;
+        yield v;
+      }
+    })();
+  }
+
+  /** The index's candidate address for a key, unless the index says it is deleted. */
+  private indexed(k: KeyBytes): number | undefined {
+    const root = this.view.root;
+    if (root === null) return undefined;
+    const addr = this.db.guard(() => this.db.trieIndex.find(root, k.bytes));
+    return addr === undefined || isTombstone(addr) ? undefined : addr;
+  }
+}
+
+/** A version built from an indexed record. */
+export function fromRecord(rec: DecodedRecord, addr: number): Version {
+  return {
+    str: Buffer.from(rec.key.buffer, rec.key.byteOffset, rec.key.length).toString('latin1'),
+    key: rec.key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq, addr,
+    deleted: rec.kind === KIND_DELETE, valueType: rec.valueType, value: rec.value, size: rec.size,
+  };
+}
+
+export function keyOf(v: Version): Key {
+  return keyFromRecord(v.key, v.keyIsString ? FLAG_STRING_KEY : 0);
+}
+
+/** The index returns a candidate; the record's own key and store confirm it. */
+function confirmed(rec: DecodedRecord, k: KeyBytes, storeId: number): boolean {
+  if (rec.storeId !== storeId || rec.kind === KIND_DELETE) return false;
+  const a = rec.key;
+  const b = k.bytes;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A view of a store that does not exist (yet) in a snapshot: always empty. */
+export function emptyView(name: string, checkpointSeq: number): StoreView {
+  const none: WalView = { size: 0, get: () => undefined, entries: () => [][Symbol.iterator](), range: () => [] };
+  return { id: -1, name, root: null, wal: none, checkpointSeq };
+}

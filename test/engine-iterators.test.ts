@@ -1,0 +1,103 @@
+import test from 'ava';
+import { MemoryDevice, open, Prng } from './helpers/engine.js';
+import type { RangeOptions } from '../src/index.js';
+
+/** Keys over a tiny alphabet, so that bounds are often prefixes of keys and runs collide. */
+function smallKey(rng: Prng): Uint8Array {
+  const alphabet = [0x00, 0x61, 0x62, 0xff];
+  return Uint8Array.from({ length: 1 + rng.int(4) }, () => alphabet[rng.int(alphabet.length)]!);
+}
+
+const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+const cmp = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
+
+function modelRange(model: Map<string, number>, o: RangeOptions): string[] {
+  let keys = [...model.keys()].map((h) => Buffer.from(h, 'hex')).sort(cmp);
+  const b = (k: unknown): Buffer => Buffer.from(k as Uint8Array);
+  if (o.gt) keys = keys.filter((k) => cmp(k, b(o.gt)) > 0);
+  else if (o.gte) keys = keys.filter((k) => cmp(k, b(o.gte)) >= 0);
+  if (o.lt) keys = keys.filter((k) => cmp(k, b(o.lt)) < 0);
+  else if (o.lte) keys = keys.filter((k) => cmp(k, b(o.lte)) <= 0);
+  if (o.prefix) keys = keys.filter((k) => k.subarray(0, (o.prefix as Uint8Array).length).equals(b(o.prefix)));
+  if (o.reverse) keys.reverse();
+  return keys.slice(0, o.limit ?? Infinity).map((k) => `${hex(k)}=${model.get(hex(k))}`);
+}
+
+test('ranges agree with a model over deleted runs, prefix bounds, empty ranges, reverse order and keys in both the WAL and the index', async (t) => {
+  const rng = new Prng(4242);
+  const db = await open(new MemoryDevice(32 << 20), { walThreshold: 1_000_000 });
+  const s = db.store();
+  const model = new Map<string, number>();
+  let queries = 0;
+  for (let step = 0; step < 3000; step++) {
+    const r = rng.int(100);
+    if (r < 65) {
+      const k = smallKey(rng);
+      await s.put(k, step);
+      model.set(hex(k), step);
+    } else if (r < 82) {
+      // Deletes in runs: whole neighbourhoods of keys disappear.
+      const k = smallKey(rng);
+      const run = [...model.keys()].map((h) => Buffer.from(h, 'hex')).filter((x) => cmp(x, k) >= 0).sort(cmp).slice(0, rng.int(6));
+      await Promise.all([k, ...run].map((x) => s.del(x)));
+      for (const x of [k, ...run]) model.delete(hex(x));
+    } else if (r < 86) {
+      await db.checkpoint(); // what was in the WAL moves into the index (deletions as tombstones)
+    }
+    for (let q = 0; q < 3; q++) {
+      const o: RangeOptions = {};
+      const pick = rng.int(6);
+      if (pick & 1) o[rng.bool() ? 'gt' : 'gte'] = smallKey(rng);
+      if (pick & 2) o[rng.bool() ? 'lt' : 'lte'] = smallKey(rng);
+      if (pick === 4 || rng.int(5) === 0) o.prefix = smallKey(rng).subarray(0, 1 + rng.int(2));
+      if (rng.bool()) o.reverse = true;
+      if (rng.int(3) === 0) o.limit = rng.int(6);
+      const got = [...s.range(o)].map(([k, v]) => `${hex(k as Uint8Array)}=${v}`);
+      const want = modelRange(model, o);
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        const show = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v instanceof Uint8Array ? hex(v) : v]));
+        return t.fail(`step ${step}: range(${JSON.stringify(show)})\n got ${got.join(' ')}\nwant ${want.join(' ')}`);
+      }
+      queries++;
+    }
+  }
+  t.log(`${queries} range queries checked; ${model.size} keys at the end`);
+  t.true(model.size > 50, 'the key space stayed populated');
+  await db.close();
+});
+
+test('targeted iterator edges', async (t) => {
+  const db = await open(new MemoryDevice(16 << 20), { walThreshold: 1000 });
+  const s = db.store();
+  t.deepEqual([...s.range()], [], 'empty store');
+  for (const k of ['a', 'ab', 'abc', 'abd', 'b', 'ba']) await s.put(k, k);
+  await db.checkpoint();
+  // A key in the index deleted in the WAL; a key deleted in the index put again in the WAL.
+  await s.del('abc');
+  await s.del('b');
+  await db.checkpoint();
+  await s.put('b', 'again');
+  await s.del('ab');
+  await s.put('abd', 'new');
+  const keys = (o: RangeOptions): unknown[] => [...s.keys(o)];
+  t.deepEqual(keys({}), ['a', 'abd', 'b', 'ba']);
+  t.deepEqual(keys({ reverse: true }), ['ba', 'b', 'abd', 'a']);
+  t.deepEqual(keys({ prefix: 'ab' }), ['abd']);
+  t.deepEqual(keys({ gt: 'ab', lt: 'abd' }), [], 'only deleted keys in between');
+  t.deepEqual(keys({ gte: 'ab', lte: 'abd' }), ['abd']);
+  t.deepEqual(keys({ gt: 'a', reverse: true, limit: 2 }), ['ba', 'b']);
+  t.deepEqual(keys({ gte: 'b', lt: 'b' }), [], 'gte = lt');
+  t.deepEqual(keys({ gt: 'z' }), []);
+  t.deepEqual(keys({ gt: 'b', lt: 'a' }), [], 'inverted bounds');
+  t.deepEqual(keys({ prefix: 'zz' }), []);
+  t.deepEqual(keys({ limit: 0 }), []);
+  t.is(s.get('abd'), 'new');
+  t.is(s.get('abc'), undefined);
+  t.false(s.has('ab'));
+  t.is(s.get('b'), 'again');
+  // Binary prefix of 0xff bytes (no successor).
+  await s.put(Uint8Array.of(0xff, 0xff), 1);
+  await s.put(Uint8Array.of(0xff, 0xff, 0x00), 2);
+  t.deepEqual([...s.keys({ prefix: Uint8Array.of(0xff, 0xff) })].map((k) => hex(k as Uint8Array)), ['ffff', 'ffff00']);
+  await db.close();
+});
