@@ -18,7 +18,7 @@ import {
 import { BlockCache } from './block-cache.js';
 import { decodeValue, encodeValue, keyBytes, MAX_KEY_LENGTH, type Key, type KeyBytes, type Value } from './codec.js';
 import {
-  decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_HEADER_SIZE,
+  decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_COPY, FRAME_HEADER_SIZE,
   notForestFs, SUPERBLOCKS, verifyFrameBody, type FrameHeader, type Superblock,
 } from './format.js';
 import { FrameBuilder, align8 } from './frame-builder.js';
@@ -142,6 +142,10 @@ export class Database {
   /** Sequence number of the newest index flush: the index holds nothing newer. */
   private checkpointSeq = 0;
   private head = 0;
+  /** Start of the oldest byte the log still needs; the log is circular between tail and head. */
+  private tail = 0;
+  /** Where the tail moves once no open snapshot predates the compaction that freed the space. */
+  private pendingTail: { offset: number; commit: number } | null = null;
   private commits = 0;
   private checkpoints = 0;
   private bytesWritten = 0;
@@ -234,12 +238,13 @@ export class Database {
     this.addStoreState(1, 'default', null, 0, 0);
     this.nextStoreId = 2;
     this.head = this.sb.logStart;
+    this.tail = this.sb.logStart;
     this.lastCommit = 0;
     // The first checkpoint, then the superblocks that point at it: a crash in between
     // leaves blank superblocks, and the next open formats again.
     const frame = this.buildCheckpointOnly();
     await writeBlocks(this.device, this.pool, [{ offset: this.head, data: frame }], { flush: true });
-    this.adoptFrame(frame, true);
+    this.adoptFrame(frame, true, this.head);
     await writeBlocks(this.device, this.pool, [
       { offset: 0, data: encodeSuperblock(this.sb, this.bs) },
       { offset: this.bs, data: encodeSuperblock({ ...this.sb, generation: 1 }, this.bs) },
@@ -309,11 +314,17 @@ export class Database {
     let cur = this.lastHeader!;
     let curOffset = this.lastFrameOffset;
     for (;;) {
-      const next = cur.nextOffset;
-      if (next + this.bs > this.device.geometry.capacity) break;
-      const got = await this.readFrame(next, this.uuid);
-      if (!got || got.header.commit !== cur.commit + 1 || got.header.prevOffset !== curOffset) break;
+      // The next frame is where the last one ended, or at the log's start if the log wrapped.
+      let next = cur.nextOffset;
+      const follows = (f: { header: FrameHeader } | null): boolean => f !== null && f.header.commit === cur.commit + 1 && f.header.prevOffset === curOffset;
+      let got = await this.readFrame(next, this.uuid);
+      if (!follows(got) && next !== this.sb.logStart) {
+        next = this.sb.logStart;
+        got = await this.readFrame(next, this.uuid);
+      }
+      if (!got || !follows(got)) break;
       if (got.header.flags & FRAME_CHECKPOINT) this.loadCheckpoint(got.frame, got.header, next);
+      else if (got.header.flags & FRAME_COPY) this.replayCopy(got.header, next);
       else this.replay(got.frame, got.header, next);
       cur = got.header;
       curOffset = next;
@@ -323,7 +334,7 @@ export class Database {
     this.lastCommit = cur.commit;
     this.lastFrameOffset = curOffset;
     this.lastHeader = cur;
-    this.head = cur.nextOffset;
+    this.head = curOffset + cur.length;
     this.lastSeq = Math.max(this.lastSeq, cur.lastSeq);
     return found;
   }
@@ -354,9 +365,9 @@ export class Database {
 
   /** The same, synchronously and through the cache (frames behind the head never change). */
   private readFrameSync(offset: number): { header: FrameHeader; frame: Uint8Array } | null {
-    if (offset % this.bs !== 0 || offset + this.bs > this.head) return null;
+    if (offset % this.bs !== 0 || !this.inLog(offset, this.bs)) return null;
     const header = decodeFrameHeader(this.reader.readSync(offset, this.bs), this.uuid, this.bs);
-    if (!header || offset + header.length > this.head) return null;
+    if (!header || !this.inLog(offset, header.length)) return null;
     const frame = this.reader.readSync(offset, header.length);
     return verifyFrameBody(frame, header) ? { header, frame } : null;
   }
@@ -378,6 +389,7 @@ export class Database {
     this.lastSeq = meta.lastSeq;
     this.live = meta.live;
     this.stale = meta.stale;
+    this.tail = meta.tail;
     this.checkpointOffset = offset;
     this.setCheckpointSeq(meta.lastSeq);
   }
@@ -385,6 +397,11 @@ export class Database {
   private setCheckpointSeq(seq: number): void {
     this.checkpointSeq = seq;
     for (const s of this.storesById.values()) s.checkpointSeq = seq;
+  }
+
+  /** A compaction's copy frame whose checkpoint never came: all of it is stale. */
+  private replayCopy(h: FrameHeader, offset: number): void {
+    applyDeltas(this.live, this.stale, [[offset, h.length, ADD_STALE]], this.sb.logStart, this.segmentSize);
   }
 
   /** Replays the records of a non-checkpoint frame into the WAL index. */
@@ -518,7 +535,8 @@ export class Database {
       const next = this.readFrameSync(cur.nextOffset);
       if (!next || next.header.commit !== cur.commit + 1 || next.header.prevOffset !== curOffset) throw gone(`commit ${cur.commit + 1} cannot be read`);
       if (next.header.lastSeq > seq) break;
-      forEachRecord(next.frame, next.header, cur.nextOffset, this.path, (rec, at) => {
+      // A compaction's copies are not new writes: only its closing checkpoint names them.
+      if (!(next.header.flags & FRAME_COPY)) forEachRecord(next.frame, next.header, cur.nextOffset, this.path, (rec, at) => {
         if (rec.kind === KIND_CREATE_STORE) {
           if (!byId.has(rec.storeId)) byId.set(rec.storeId, { id: rec.storeId, name: Buffer.from(rec.key).toString('utf8'), root: null, wal: new WalIndex(), checkpointSeq: meta.lastSeq });
           return;
@@ -693,85 +711,68 @@ export class Database {
   }
 
   /**
-   * Builds one frame from `group` (refusing writes that would not fit with DEVICE_FULL),
-   * writes it with one batch and, for sync durability, one flush; then makes it visible.
-   * Nothing in memory changes until the frame is on the device.
+   * Builds one frame from `group` (refusing batches that would not fit with DEVICE_FULL and
+   * batches whose conditions fail with CONFLICT), writes it with one batch and, for sync
+   * durability, one flush; then makes it visible. Nothing in memory changes until the frame
+   * is on the device.
    */
   private async commitGroup(group: PendingBatch[], forceCheckpoint: boolean): Promise<void> {
     if (this.failed) {
       for (const b of group) b.reject(this.failed);
       return;
     }
-    const capacity = this.device.geometry.capacity;
-    const reserve = Math.max(64 * this.bs, Math.floor(capacity / 64));
-    const builder = new FrameBuilder(this.head, this.bs);
+    if (this.pendingTail && this.canReclaim()) await this.reclaim();
+    const reserve = this.reserve();
+    const free = this.freeBytes();
     const accepted: Accepted[] = [];
-    const deltas: Delta[] = [];
-    /** Versions this group writes, so a key written twice in one commit supersedes itself. */
-    const newest = new Map<StoreState, Map<string, WalEntry>>();
+    const ops: { op: WriteOp; seq: number }[] = [];
+    /** The versions earlier batches of this group write, for the conditions of later ones. */
+    const overlay = new Map<StoreState, Map<string, WalEntry>>();
     let seq = this.lastSeq;
-    let recordBytes = 0;
+    let bytes = FRAME_HEADER_SIZE + this.bs;
     for (const b of group) {
       // Space and conditions first: a batch is all in this frame or refused whole.
-      let bytes = 0;
+      let size = 0;
       let puts = false;
       for (const op of b.ops) {
-        bytes += align8(recordSize(op.key.bytes.length, op.value.length));
+        size += align8(recordSize(op.key.bytes.length, op.value.length));
         if (op.kind === KIND_PUT) puts = true;
       }
       // Deletes and store creations may use half the reserve; puts may not touch it.
-      if (this.head + builder.sizeWith(bytes) > capacity - (puts ? reserve : reserve / 2)) {
+      if (bytes + size > free - (puts ? reserve : reserve / 2)) {
         b.reject(this.deviceFull());
         continue;
       }
-      const conflict = this.checkConditions(b.ops, newest);
+      const conflict = this.checkConditions(b.ops, overlay);
       if (conflict) {
         b.reject(conflict);
         continue;
       }
+      bytes += size;
       for (const op of b.ops) {
-        const size = recordSize(op.key.bytes.length, op.value.length);
-        const s = ++seq;
-        const { addr } = builder.addRecord({
-          kind: op.kind, valueType: op.valueType, flags: op.key.isString ? FLAG_STRING_KEY : 0,
-          storeId: op.store.id, seq: s, key: op.key.bytes, value: op.value,
-        });
-        recordBytes += size;
-        if (op.kind === KIND_CREATE_STORE) {
-          deltas.push([addressOffset(addr), size, ADD_STALE]);
-          continue;
-        }
-        const entry: WalEntry = {
-          str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: s, addr, deleted: op.kind === KIND_DELETE,
-          valueType: op.valueType, value: op.value.length <= SMALL_VALUE ? op.value : null, size,
-        };
-        let mine = newest.get(op.store);
-        if (!mine) newest.set(op.store, (mine = new Map()));
-        const old = mine.get(entry.str) ?? op.store.wal.get(entry.str);
-        deltas.push([addressOffset(addr), size, ADD_LIVE]);
-        if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
-        mine.set(entry.str, entry);
+        ops.push({ op, seq: ++seq });
+        if (op.kind === KIND_CREATE_STORE) continue;
+        let m = overlay.get(op.store);
+        if (!m) overlay.set(op.store, (m = new Map()));
+        m.set(op.key.str, { ...PENDING_VERSION, str: op.key.str, seq, deleted: op.kind === KIND_DELETE });
       }
       accepted.push({ b, seq });
     }
     if (accepted.length === 0 && !forceCheckpoint) return;
     let added = 0;
-    for (const m of newest.values()) added += m.size;
-    const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walThreshold) && this.checkpointFits(builder, newest);
+    for (const m of overlay.values()) added += m.size;
+    const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walThreshold) && this.checkpointFits(bytes);
 
-    this.building = builder;
-    this.reader.pending = builder;
-    let frame: Uint8Array;
-    let flush: FlushResult | null = null;
+    let built: BuiltFrame;
     try {
-      if (checkpoint) flush = this.flushIndex(builder, newest, seq, deltas, recordBytes);
-      if (this.head + builder.sizeWith(0) > capacity) throw this.deviceFull();
-      frame = builder.seal({
-        flags: flush ? FRAME_CHECKPOINT : 0, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset,
-        nextOffset: this.head + builder.sizeWith(0), lastSeq: seq,
-        checkpointOffset: flush ? this.head : this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
-      });
-      if (!flush) deltas.push([this.head, frame.length - recordBytes, ADD_STALE]);
+      // At the head; if the log's end comes first, again at the log's start (wrapping round).
+      built = this.buildFrame(this.head, ops, seq, checkpoint);
+      if (!this.fitsAt(this.head, built.frame.length)) {
+        this.trie.clearCache();
+        if (!this.wraps() || !this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
+        built = this.buildFrame(this.sb.logStart, ops, seq, checkpoint);
+        if (!this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
+      }
     } catch (e) {
       this.building = null;
       this.reader.pending = null;
@@ -780,8 +781,8 @@ export class Database {
       for (const a of accepted) a.b.reject(err);
       return;
     }
-    this.building = null;
-    const writes: DirtyBlock[] = [{ offset: this.head, data: frame }];
+    const { frame, offset, newest, deltas, flush } = built;
+    const writes: DirtyBlock[] = [{ offset, data: frame }];
     // A superblock names only a checkpoint that is already durable: it travels with the
     // commit after its checkpoint (or is written at close), never with the checkpoint itself.
     const sbWritten = this.unwrittenSuperblock;
@@ -806,21 +807,318 @@ export class Database {
       this.unwrittenSuperblock = null;
     }
     if (flush) {
-      for (const s of this.storesById.values()) s.wal.clear();
-      for (const [store, res] of flush.results) {
-        store.root = res.root;
-        store.keys = res.keys;
-        store.tombstones = res.tombstones;
-      }
-      this.setCheckpointSeq(seq);
-      const base = this.unwrittenSuperblock ?? this.sb;
-      this.unwrittenSuperblock = { ...base, generation: base.generation + 1, checkpointOffset: this.head, checkpointCommit: this.lastCommit + 1 };
-      this.checkpoints++;
+      this.adoptIndex(flush, seq, offset);
     } else {
       for (const [store, m] of newest) for (const e of m.values()) store.wal.set(e);
     }
-    this.adoptFrame(frame, flush !== null);
+    this.adoptFrame(frame, flush !== null, offset);
     for (const a of accepted) a.b.resolve(a.seq);
+  }
+
+  /** The frame of a commit, laid out at `offset`: records, and for a checkpoint the index. */
+  private buildFrame(offset: number, ops: readonly { op: WriteOp; seq: number }[], seq: number, checkpoint: boolean): BuiltFrame {
+    const builder = new FrameBuilder(offset, this.bs);
+    const deltas: Delta[] = [];
+    /** Versions this commit writes, so a key written twice in one commit supersedes itself. */
+    const newest = new Map<StoreState, Map<string, WalEntry>>();
+    let recordBytes = 0;
+    for (const { op, seq: s } of ops) {
+      const size = recordSize(op.key.bytes.length, op.value.length);
+      const { addr } = builder.addRecord({
+        kind: op.kind, valueType: op.valueType, flags: op.key.isString ? FLAG_STRING_KEY : 0,
+        storeId: op.store.id, seq: s, key: op.key.bytes, value: op.value,
+      });
+      recordBytes += size;
+      if (op.kind === KIND_CREATE_STORE) {
+        deltas.push([addressOffset(addr), size, ADD_STALE]);
+        continue;
+      }
+      const entry: WalEntry = {
+        str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: s, addr, deleted: op.kind === KIND_DELETE,
+        valueType: op.valueType, value: op.value.length <= SMALL_VALUE ? op.value : null, size,
+      };
+      let mine = newest.get(op.store);
+      if (!mine) newest.set(op.store, (mine = new Map()));
+      const old = mine.get(entry.str) ?? op.store.wal.get(entry.str);
+      deltas.push([addressOffset(addr), size, ADD_LIVE]);
+      if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
+      mine.set(entry.str, entry);
+    }
+    this.building = builder;
+    this.reader.pending = builder;
+    let flush: FlushResult | null = null;
+    if (checkpoint) flush = this.flushIndex(builder, newest, seq, deltas, recordBytes);
+    const frame = builder.seal({
+      flags: flush ? FRAME_CHECKPOINT : 0, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset,
+      nextOffset: offset + builder.sizeWith(0), lastSeq: seq,
+      checkpointOffset: flush ? offset : this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
+    });
+    this.building = null;
+    if (!flush) deltas.push([offset, frame.length - recordBytes, ADD_STALE]);
+    return { frame, offset, newest, deltas, flush };
+  }
+
+  /** After a checkpoint frame is durable: the new roots become current. */
+  private adoptIndex(flush: FlushResult, seq: number, offset: number): void {
+    for (const s of this.storesById.values()) s.wal.clear();
+    for (const [store, res] of flush.results) {
+      store.root = res.root;
+      store.keys = res.keys;
+      store.tombstones = res.tombstones;
+    }
+    this.setCheckpointSeq(seq);
+    const base = this.unwrittenSuperblock ?? this.sb;
+    this.unwrittenSuperblock = { ...base, generation: base.generation + 1, checkpointOffset: offset, checkpointCommit: this.lastCommit + 1 };
+    this.checkpoints++;
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  /**
+   * Copies every live record (tombstones included) and a freshly built index forward to the
+   * head, then frees everything before the copies. Writes wait while it runs; reads go on.
+   * The space is reused once no snapshot opened before the compaction is still open.
+   */
+  async compact(opts: CompactOptions = {}): Promise<CompactResult> {
+    this.assertOpen();
+    this.checkWritable();
+    if (typeof opts !== 'object' || opts === null) throw new ForestError('INVALID_ARGUMENT', 'compact options must be an object');
+    if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new ForestError('INVALID_ARGUMENT', 'onProgress must be a function');
+    await this.whenIdle();
+    this.checkWritable();
+    const run = this.runCompaction(opts.onProgress ?? (() => {}));
+    this.committing = run.then(() => {}, () => {});
+    try {
+      return await run;
+    } finally {
+      this.committing = null;
+      if (this.queue.length > 0) void this.runCommits();
+    }
+  }
+
+  private async runCompaction(onProgress: (p: CompactProgress) => void): Promise<CompactResult> {
+    const t0 = performance.now();
+    const usedBefore = this.usedBytes();
+    if (this.walSize() > 0) await this.commitGroup([], true);
+    if (this.failed) throw this.failed;
+    if (this.walSize() > 0) throw new ForestError('DEVICE_FULL', `${this.path}: no room to flush the WAL index before compacting`);
+    if (this.pendingTail && this.canReclaim()) await this.reclaim();
+    let liveBytes = 0;
+    for (const b of this.live) liveBytes += b;
+    if (liveBytes + this.reserve() / 2 > this.freeBytes()) {
+      throw new ForestError('DEVICE_FULL', `${this.path}: compaction needs about ${Math.ceil(liveBytes / 2 ** 20)} MiB free to copy the live data, and ${Math.floor(this.freeBytes() / 2 ** 20)} MiB are free`);
+    }
+    const stores = [...this.storesById.values()];
+    const total = stores.reduce((n, s) => n + s.keys, 0);
+    const deltas: Delta[] = [];
+    const ops = new Map<StoreState, BatchOp[]>();
+    let start = -1;
+    let builder: FrameBuilder | null = null;
+    let room = 0;
+    let copied = 0;
+    let recordBytes = 0;
+    const seal = async (): Promise<void> => {
+      const b = builder!;
+      const frame = b.seal({
+        flags: FRAME_COPY, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset, nextOffset: b.offset + b.sizeWith(0),
+        lastSeq: this.lastSeq, checkpointOffset: this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
+      });
+      await writeBlocks(this.device, this.pool, [{ offset: b.offset, data: frame }], { flush: false });
+      deltas.push([b.offset, frame.length - recordBytes, ADD_STALE]);
+      this.bytesWritten += frame.length;
+      this.adoptFrame(frame, false, b.offset);
+      builder = null;
+      recordBytes = 0;
+    };
+    const open = (need: number): FrameBuilder => {
+      const at = this.placeFor(need);
+      if (at === null) throw this.deviceFull();
+      room = Math.min(COPY_FRAME_BYTES, this.contiguousFree(at));
+      if (start < 0) start = at;
+      return new FrameBuilder(at, this.bs, Math.min(room, 1 << 20));
+    };
+    try {
+      for (const store of stores) {
+        const list: BatchOp[] = [];
+        ops.set(store, list);
+        if (store.root === null) continue;
+        for (const addr of this.guard(() => this.trie.range(store.root, {}))) {
+          const rec = this.guard(() => this.readRecordSync(addr));
+          const need = FRAME_HEADER_SIZE + align8(rec.size) + this.bs;
+          if (builder && builder.sizeWith(align8(rec.size)) > room) await seal();
+          builder ??= open(need);
+          const { addr: moved } = builder.addRecord(rec);
+          recordBytes += rec.size;
+          list.push({ key: rec.key.slice(), value: moved });
+          deltas.push([addressOffset(moved), rec.size, ADD_LIVE]);
+          if (++copied % 4096 === 0) onProgress({ phase: 'copy', done: copied, total });
+        }
+      }
+      if (builder) await seal();
+      onProgress({ phase: 'index', done: copied, total });
+      // The new index, in one checkpoint frame: wherever it fits.
+      const reclaimNow = this.canReclaimAt(this.lastCommit + 1);
+      let built: Uint8Array | null = null;
+      let at = this.head;
+      let results = new Map<StoreState, IndexResult>();
+      for (const candidate of [this.head, this.sb.logStart]) {
+        if (candidate !== this.head && !this.wraps()) break;
+        this.trie.clearCache();
+        const r = this.buildCompactCheckpoint(candidate, ops, deltas, reclaimNow && start >= 0 ? start : this.tail);
+        if (this.fitsAt(candidate, r.frame.length)) {
+          built = r.frame;
+          results = r.results;
+          at = candidate;
+          break;
+        }
+      }
+      if (!built) throw this.deviceFull();
+      await writeBlocks(this.device, this.pool, [{ offset: at, data: built }], { flush: true });
+      this.reader.pending = null;
+      if (start < 0) start = at;
+      this.bytesWritten += built.length;
+      const live = new Float64Array(this.live.length);
+      const stale = new Float64Array(this.stale.length);
+      const meta = decodeMeta(built.subarray(decodeFrameHeader(built, this.uuid, this.bs)!.metaOffset), `offset ${at}`);
+      live.set(meta.live);
+      stale.set(meta.stale);
+      this.live = live;
+      this.stale = stale;
+      this.adoptIndex({ results }, this.lastSeq, at);
+      this.adoptFrame(built, true, at);
+      // The superblock must name the new checkpoint before anything older is overwritten.
+      await this.writeSuperblock();
+      this.pendingTail = { offset: start, commit: this.lastCommit };
+      const reclaimed = this.canReclaim();
+      if (reclaimed) await this.reclaim();
+      const result: CompactResult = {
+        records: copied, usedBefore, usedAfter: this.usedBytes(), reclaimed, seconds: (performance.now() - t0) / 1000,
+      };
+      onProgress({ phase: 'done', done: copied, total });
+      return result;
+    } catch (e) {
+      this.building = null;
+      this.reader.pending = null;
+      this.trie.clearCache();
+      // Copies already written are stale frames in the log; the state is unchanged.
+      if (!(e instanceof ForestError) || e.code === 'IO') {
+        this.failed = new ForestError('IO', `${this.path}: compaction failed (${(e as Error).message}); reads still work, writes are refused until the database is reopened`, { cause: e });
+        throw this.failed;
+      }
+      throw e;
+    }
+  }
+
+  /** The checkpoint that ends a compaction: fresh tries over the copies, and fresh accounting. */
+  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: readonly Delta[], tail: number): { frame: Uint8Array; results: Map<StoreState, IndexResult> } {
+    const builder = new FrameBuilder(offset, this.bs);
+    this.building = builder;
+    this.reader.pending = builder;
+    const deltas: Delta[] = [...copyDeltas];
+    const results = new Map<StoreState, IndexResult>();
+    let nodeBytes = 0;
+    for (const [store, list] of ops) {
+      const res = list.length > 0 ? this.guard(() => this.trie.apply(null, list)) : null;
+      results.set(store, { root: res ? res.root : null, keys: list.length, tombstones: store.tombstones });
+      for (const blk of res?.blocks ?? []) deltas.push([blk, this.bs, ADD_LIVE]);
+      nodeBytes += (res?.blocks.length ?? 0) * this.bs;
+    }
+    const live = new Float64Array(this.live.length);
+    const stale = new Float64Array(this.stale.length);
+    const metaOf = (): Uint8Array => encodeMeta({ ...this.metaSnapshot(results, this.lastSeq, live, stale), tail });
+    const frameLength = builder.sizeWith(metaOf().length + 8);
+    deltas.push([offset, frameLength - nodeBytes, ADD_STALE]);
+    applyDeltas(live, stale, deltas, this.sb.logStart, this.segmentSize);
+    builder.addMeta(metaOf());
+    const frame = builder.seal({
+      flags: FRAME_CHECKPOINT, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset, nextOffset: offset + builder.sizeWith(0),
+      lastSeq: this.lastSeq, checkpointOffset: offset, uuid: this.uuid, timestamp: Date.now(),
+    });
+    this.building = null;
+    return { frame, results };
+  }
+
+  /** Whether no open snapshot predates commit `commit`. */
+  private canReclaimAt(commit: number): boolean {
+    for (const s of this.snapshots) if (s.commit < commit) return false;
+    return true;
+  }
+
+  private canReclaim(): boolean {
+    return this.pendingTail !== null && this.canReclaimAt(this.pendingTail.commit);
+  }
+
+  /** Moves the tail to where the last compaction's copies begin, and trims what it frees. */
+  private async reclaim(): Promise<void> {
+    const to = this.pendingTail!.offset;
+    const from = this.tail;
+    this.pendingTail = null;
+    if (to === from) return;
+    const capacity = this.device.geometry.capacity;
+    const ranges = from < to ? [[from, to]] : [[from, capacity], [this.sb.logStart, to]];
+    this.tail = to;
+    if (!this.device.geometry.trim) return;
+    try {
+      await this.device.submit(ranges.filter(([a, b]) => b! > a!).map(([a, b]) => ({ op: 'trim' as const, offset: a!, length: b! - a! })));
+    } catch {
+      // Trim is advice; the space is free either way.
+    }
+  }
+
+  /** Where a frame of `need` bytes can start: the head, or the log's start after wrapping. */
+  private placeFor(need: number): number | null {
+    if (this.fitsAt(this.head, need)) return this.head;
+    if (this.wraps() && this.fitsAt(this.sb.logStart, need)) return this.sb.logStart;
+    return null;
+  }
+
+  /** Free bytes from `offset` (the head or the log's start) to the next live byte or the end. */
+  private contiguousFree(offset: number): number {
+    if (this.wrapped()) return this.tail - this.head - this.bs;
+    if (offset === this.head) return this.device.geometry.capacity - this.head;
+    return this.tail - this.sb.logStart - this.bs;
+  }
+
+  // ---------------------------------------------------------------- space: a circular log
+
+  /** Whether the log has wrapped round (its live part is [tail, end) plus [start, head)). */
+  private wrapped(): boolean {
+    return this.head < this.tail;
+  }
+
+  /** Whether a frame at the head may wrap to the log's start (space was freed there). */
+  private wraps(): boolean {
+    return !this.wrapped() && this.tail > this.sb.logStart;
+  }
+
+  /** Whether [offset, offset + length) is free space for the next frame. */
+  private fitsAt(offset: number, length: number): boolean {
+    const capacity = this.device.geometry.capacity;
+    if (this.wrapped()) return offset === this.head && offset + length < this.tail;
+    if (offset === this.head) return offset + length <= capacity;
+    return offset === this.sb.logStart && offset + length < this.tail;
+  }
+
+  /** Free bytes, wherever they are. */
+  private freeBytes(): number {
+    const capacity = this.device.geometry.capacity;
+    if (this.wrapped()) return this.tail - this.head;
+    return capacity - this.head + (this.tail - this.sb.logStart);
+  }
+
+  private usedBytes(): number {
+    return this.device.geometry.capacity - this.freeBytes();
+  }
+
+  private reserve(): number {
+    return Math.max(64 * this.bs, Math.floor(this.device.geometry.capacity / 64));
+  }
+
+  /** Whether [offset, offset + length) lies in the live part of the log. */
+  private inLog(offset: number, length: number): boolean {
+    const end = offset + length;
+    if (this.wrapped()) return (offset >= this.tail && end <= this.device.geometry.capacity) || (offset >= this.sb.logStart && end <= this.head);
+    return offset >= this.tail && end <= this.head;
   }
 
   /** A CONFLICT error if a write's condition fails against the state this batch would see. */
@@ -879,20 +1177,15 @@ export class Database {
     return n;
   }
 
-  /** A generous estimate of the index nodes a flush writes: checkpoint only if they fit. */
-  private checkpointFits(builder: FrameBuilder, newest: Map<StoreState, Map<string, WalEntry>>): boolean {
-    let bytes = 16 * this.bs + this.live.length * 16;
-    const count = (e: WalEntry): void => {
-      bytes += 2 * (e.key.length + 64);
-    };
-    for (const s of this.storesById.values()) for (const e of s.wal.entries()) count(e);
-    for (const m of newest.values()) for (const e of m.values()) count(e);
-    return this.head + builder.sizeWith(0) + bytes <= this.device.geometry.capacity;
+  /** A rough estimate of a flush's index nodes: checkpoint only if they seem to fit. */
+  private checkpointFits(recordBytes: number): boolean {
+    let bytes = recordBytes + 16 * this.bs + this.live.length * 16;
+    for (const s of this.storesById.values()) for (const e of s.wal.entries()) bytes += 2 * (e.key.length + 64);
+    return bytes <= this.freeBytes();
   }
 
-  /** After a frame is durable: advance the head and keep its blocks in the cache. */
-  private adoptFrame(frame: Uint8Array, checkpoint: boolean): void {
-    const offset = this.head;
+  /** After a frame at `offset` is durable: advance the head and keep its blocks in the cache. */
+  private adoptFrame(frame: Uint8Array, checkpoint: boolean, offset: number): void {
     this.commits++;
     this.lastCommit++;
     this.lastFrameOffset = offset;
@@ -967,6 +1260,7 @@ export class Database {
       }),
       live,
       stale,
+      tail: this.tail,
     };
   }
 
@@ -1032,7 +1326,7 @@ export class Database {
     return {
       backend: this.device.backend, path: this.path, stores: this.storesById.size, records, walEntries: wal,
       commits: this.commits, checkpoints: this.checkpoints, lastSeq: this.lastSeq, liveBytes, staleBytes,
-      deviceBytes: capacity, usedBytes: this.head, freeBytes: capacity - this.head, bytesWritten: this.bytesWritten,
+      deviceBytes: capacity, usedBytes: this.usedBytes(), freeBytes: this.freeBytes(), bytesWritten: this.bytesWritten,
       cache: { bytes: this.cache.maxBytes, hits: this.cache.hits, misses: this.cache.misses, hitRate: this.cache.hitRate },
     };
   }
@@ -1062,6 +1356,7 @@ export class Database {
     try {
       await this.whenIdle();
       for (const snap of [...this.snapshots]) snap.close();
+    this.pendingTail = null;
       if (!this.readOnly && !this.failed) {
         try {
           await this.flushWal();
@@ -1103,6 +1398,39 @@ interface IndexResult {
 
 interface FlushResult {
   results: Map<StoreState, IndexResult>;
+}
+
+export interface CompactProgress {
+  phase: 'copy' | 'index' | 'done';
+  /** Records copied so far. */
+  done: number;
+  /** Records to copy (index entries, tombstones included). */
+  total: number;
+}
+
+export interface CompactOptions {
+  onProgress?: (p: CompactProgress) => void;
+}
+
+export interface CompactResult {
+  records: number;
+  /** Device bytes the log used before and after. */
+  usedBefore: number;
+  usedAfter: number;
+  /** False while a snapshot older than the compaction keeps the old space from reuse. */
+  reclaimed: boolean;
+  seconds: number;
+}
+
+/** Copies are written in frames of at most this size. */
+const COPY_FRAME_BYTES = 8 * 2 ** 20;
+
+interface BuiltFrame {
+  frame: Uint8Array;
+  offset: number;
+  newest: Map<StoreState, Map<string, WalEntry>>;
+  deltas: Delta[];
+  flush: FlushResult | null;
 }
 
 interface Accepted {

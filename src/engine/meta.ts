@@ -6,6 +6,7 @@
  *   per store: u32 id · u32 nameLength · name (UTF-8) · u64 root + 1 (0: empty) · u64 keys
  *              · u64 tombstones
  *   u32 segmentCount · per segment: u64 live bytes · u64 stale bytes
+ *   u64 tail (start of the oldest byte the log still needs)
  */
 import { ForestError } from '../errors.js';
 
@@ -25,11 +26,12 @@ export interface CheckpointMeta {
   stores: StoreMeta[];
   live: Float64Array;
   stale: Float64Array;
+  tail: number;
 }
 
 export function encodeMeta(m: CheckpointMeta): Uint8Array {
   const names = m.stores.map((s) => Buffer.from(s.name, 'utf8'));
-  let size = 20 + 4 + m.live.length * 16;
+  let size = 20 + 4 + m.live.length * 16 + 8;
   for (const n of names) size += 32 + n.length;
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
@@ -51,6 +53,7 @@ export function encodeMeta(m: CheckpointMeta): Uint8Array {
     v.setBigUint64(o, BigInt(Math.max(0, Math.round(m.live[i]!))), true); o += 8;
     v.setBigUint64(o, BigInt(Math.max(0, Math.round(m.stale[i]!))), true); o += 8;
   }
+  v.setBigUint64(o, BigInt(m.tail), true);
   return b;
 }
 
@@ -80,7 +83,8 @@ export function decodeMeta(b: Uint8Array, where: string): CheckpointMeta {
       live[i] = Number(v.getBigUint64(o, true)); o += 8;
       stale[i] = Number(v.getBigUint64(o, true)); o += 8;
     }
-    return { nextStoreId, lastSeq, stores, live, stale };
+    const tail = Number(v.getBigUint64(o, true));
+    return { nextStoreId, lastSeq, stores, live, stale, tail };
   } catch (e) {
     throw new ForestError('CORRUPT', `the checkpoint meta at ${where} cannot be read: ${(e as Error).message}`);
   }
