@@ -17,6 +17,8 @@ export const SUPERBLOCK_MAGIC = 'FORESTFS';
 export const FRAME_MAGIC = 0x4d524646; // 'FFRM' little-endian
 export const FRAME_HEADER_SIZE = 128;
 export const FRAME_CHECKPOINT = 1;
+/** A compaction's copies of live records; only the compaction's checkpoint refers to them. */
+export const FRAME_COPY = 2;
 /** Superblocks occupy blocks 0 and 1; the log starts at block 2. */
 export const SUPERBLOCKS = 2;
 
