@@ -1,8 +1,10 @@
 /**
  * `forestfs`: the operator's command line. It uses only the public API (./index.js).
  */
+import { existsSync } from 'node:fs';
+import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { BACKENDS, ForestError, nativeUnavailableReason, openDevice, resolveAuto, VERSION, type BackendChoice } from './index.js';
+import { BACKENDS, ForestError, nativeUnavailableReason, open, openDevice, parseDeviceSpec, resolveAuto, VERSION, type BackendChoice } from './index.js';
 
 const program = new Command();
 program
@@ -56,6 +58,60 @@ program
     const why = nativeUnavailableReason();
     console.log(`auto → ${auto.backend} (${auto.reason})`);
     if (why) console.log(`native backends unavailable: ${why}`);
+  });
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+program
+  .command('stats')
+  .description('Open a store read-only (no lock: safe while a writer runs) and print its statistics.')
+  .argument('<path>', 'image file, block device or backend:path')
+  .option('-b, --backend <name>', `I/O backend (${BACKENDS.join(', ')})`, backendOption)
+  .option('--json', 'print JSON')
+  .action(async (path: string, opts: { backend?: BackendChoice; json?: boolean }) => {
+    const db = await open(path, { readOnly: true, ...(opts.backend && { backend: opts.backend }) });
+    try {
+      const st = db.stats();
+      if (opts.json) {
+        console.log(JSON.stringify({ ...st, stores: db.stores() }, null, 2));
+        return;
+      }
+      console.log(`${st.path} (${st.backend})
+  stores           ${db.stores().join(', ')}
+  records          ${st.records}   (WAL entries ${st.walEntries}, last sequence number ${st.lastSeq})
+  live / stale     ${mib(st.liveBytes)} / ${mib(st.staleBytes)}   (stale is what compaction frees)
+  device           ${mib(st.usedBytes)} used of ${mib(st.deviceBytes)}, ${mib(st.freeBytes)} free`);
+    } finally {
+      await db.close();
+    }
+  });
+
+program
+  .command('compact')
+  .description('Copy the live data of a store forward and free the rest (the store must not be open elsewhere for writing).')
+  .argument('<path>', 'image file, block device or backend:path')
+  .option('-b, --backend <name>', `I/O backend (${BACKENDS.join(', ')})`, backendOption)
+  .option('-q, --quiet', 'no progress bar')
+  .addHelpText('after', '\nExample:\n  forestfs compact data.forest\n\nReaders in other processes should refresh (or reopen) afterwards: the space they read may be reused.')
+  .action(async (path: string, opts: { backend?: BackendChoice; quiet?: boolean }) => {
+    // Never create a store here: a typo must not become a fresh 1 GiB image.
+    if (!existsSync(parseDeviceSpec(path).path)) throw new ForestError('NOT_FOUND', `${path}: no such file or device`);
+    const db = await open(path, { ...(opts.backend && { backend: opts.backend }) });
+    const bar = opts.quiet || !process.stderr.isTTY ? null : new SingleBar({ format: 'compacting {bar} {percentage}% | {value}/{total} records | {phase}', stream: process.stderr }, Presets.shades_classic);
+    try {
+      bar?.start(1, 0, { phase: 'copy' });
+      const r = await db.compact({
+        onProgress: (p) => {
+          bar?.setTotal(Math.max(1, p.total));
+          bar?.update(p.done, { phase: p.phase });
+        },
+      });
+      bar?.stop();
+      console.log(`compacted ${r.records} records in ${r.seconds.toFixed(2)} s: ${mib(r.usedBefore)} → ${mib(r.usedAfter)} used${r.reclaimed ? '' : ' (space freed once older snapshots close)'}`);
+    } finally {
+      bar?.stop();
+      await db.close();
+    }
   });
 
 try {
