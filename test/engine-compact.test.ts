@@ -81,6 +81,16 @@ test('a snapshot open across a compaction keeps its view; the space is reused on
   t.true(db.stats().usedBytes < used);
   // The changes feed still reports the deletion after compaction (tombstones are copied).
   t.true([...s.changes({ since: 0 })].some((c) => c.key === 'k7' && c.deleted));
+  // An iterator over the live store is an implicit snapshot: it holds reuse back too.
+  const it = s.range();
+  t.truthy(it.next().value);
+  await s.put('more', 1);
+  const r2 = await db.compact();
+  t.false(r2.reclaimed, 'an unfinished iterator holds the space');
+  t.is([...it].length, 199, 'the iterator finishes over its own view (one entry was read above)');
+  await s.put('again', 1);
+  const r3 = await db.compact();
+  t.true(r3.reclaimed);
   // History from before the compaction is gone once its space is freed.
   t.throws(() => db.snapshot({ seq: 5 }), { code: 'NOT_FOUND' });
   await db.close();

@@ -156,6 +156,7 @@ export class Database {
 
   private queue: PendingBatch[] = [];
   private readonly snapshots = new Set<Snapshot>();
+  private readonly pins = new Map<object, number>();
   private committing: Promise<void> | null = null;
   private scheduled = false;
   private failed: ForestError | null = null;
@@ -1038,10 +1039,20 @@ export class Database {
     return { frame, results };
   }
 
-  /** Whether no open snapshot predates commit `commit`. */
+  /** Whether no open snapshot or live iterator predates commit `commit`. */
   private canReclaimAt(commit: number): boolean {
     for (const s of this.snapshots) if (s.commit < commit) return false;
+    for (const c of this.pins.values()) if (c < commit) return false;
     return true;
+  }
+
+  /** @internal Holds reuse of freed space back for an iterator over the live view; returns its release. */
+  pin(): () => void {
+    const token = {};
+    this.pins.set(token, this.lastCommit);
+    return () => {
+      this.pins.delete(token);
+    };
   }
 
   private canReclaim(): boolean {

@@ -53,6 +53,8 @@ export class StoreReader {
     protected readonly db: Database,
     /** @internal */ readonly view: StoreView,
     private readonly assertOpen: () => void,
+    /** For a live view: keeps compaction from reusing what an open iterator may still read. */
+    private readonly pin: (() => () => void) | null = null,
   ) {}
 
   get name(): string {
@@ -200,7 +202,18 @@ export class StoreReader {
       reverse: b.reverse,
     }));
     const { prefix, reverse, limit } = b;
-    return (function* () {
+    const release = this.pin?.() ?? null;
+    const gen = (function* () {
+      try {
+        yield* merged();
+      } finally {
+        release?.();
+      }
+    })();
+    // An iterator dropped unfinished releases its pin when it is collected.
+    if (release) unpinOnCollect.register(gen, release);
+    return gen;
+    function* merged(): Generator<Version> {
       let produced = 0;
       let w = 0;
       const nextIndexed = (): Version | null => {
@@ -231,7 +244,7 @@ export class StoreReader {
         produced++;
         yield v;
       }
-    })();
+    }
   }
 
   /** The index's candidate address for a key, unless the index says it is deleted. */
@@ -242,6 +255,8 @@ export class StoreReader {
     return addr === undefined || isTombstone(addr) ? undefined : addr;
   }
 }
+
+const unpinOnCollect = new FinalizationRegistry<() => void>((release) => release());
 
 /** A version built from an indexed record. */
 export function fromRecord(rec: DecodedRecord, addr: number): Version {
