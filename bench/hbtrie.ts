@@ -5,15 +5,23 @@
  *   npx tsx bench/hbtrie.ts                 # 1,000,000 keys per data set
  *   npx tsx bench/hbtrie.ts --keys 100000   # smaller run
  *   options: --chunk 8 --block 4096 --batch 50000 --sets rand8,rand32,rand128,rand256,paths
+ *            --updates 1000,4096,10000,100000,1000000 (update batch sizes) --cache-mb 256
  *
  * Sizes are live bytes: the serialized sizes of the nodes reachable from the final root (for the
  * plain B+-tree: of all its nodes, serialized the same way: a 16-byte header, then per entry a
  * 2-byte key length, the key and an 8-byte value or child address). Both trees are built from the
  * same keys in the same random order, the trie in sorted batches (as the engine's WAL flush
  * does), the B+-tree one key at a time, both with nodes split when they outgrow one block.
+ *
+ * Batch updates: sorted batches of random updates of existing keys, the engine's case (its WAL
+ * flushes about 4096 entries at a time into a trie of 200k to 1M keys): updates/s, and the nodes
+ * and bytes each batch writes. The store copies written blocks into memory that it reuses once
+ * every node in a block is stale (the bench hands it each batch's stale list, as the engine's
+ * space accounting would), so the process holds about the live index, like a device whose space
+ * is reclaimed, instead of a JS heap that grows by every block ever written.
  */
 
-import { check, HBTrie, MemoryNodeStore, type BatchOp } from '../src/hbtrie/index.js';
+import { check, HBTrie, type BatchOp, type BlockWrite, type NodeStore, type StaleNode } from '../src/hbtrie/index.js';
 
 // ------------------------------------------------------------------------------------------------
 // Options
@@ -27,6 +35,8 @@ const CHUNK = Number(opt('chunk', '8'));
 const BLOCK = Number(opt('block', '4096'));
 const BATCH = Number(opt('batch', '50000'));
 const SETS = opt('sets', 'rand8,rand32,rand128,rand256,paths').split(',');
+const UPDATE_BATCHES = opt('updates', '1000,4096,10000,100000,1000000').split(',').map(Number);
+const CACHE_BYTES = Number(opt('cache-mb', '256')) * 1048576;
 
 // ------------------------------------------------------------------------------------------------
 // Data
@@ -148,6 +158,78 @@ const cmp = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b);
 void cmp;
 
 // ------------------------------------------------------------------------------------------------
+// The store
+
+/**
+ * Blocks in memory, copied in at write. Addresses are never reused (the trie requires it), but a
+ * block's memory is, once release() has been told that every node in it is stale.
+ */
+class BenchStore implements NodeStore {
+  private nextBlock = 0;
+  /** Block address -> slot, and live bytes left in it. */
+  private readonly slots = new Map<number, number>();
+  private readonly live = new Map<number, number>();
+  private readonly free: number[] = [];
+  private readonly chunks: Buffer[] = [];
+  private slotCount = 0;
+  private static readonly PER_CHUNK = 256;
+  bytesWritten = 0;
+  constructor(readonly blockSize: number) {}
+
+  private view(slot: number): Buffer {
+    const per = BenchStore.PER_CHUNK;
+    const o = (slot % per) * this.blockSize;
+    return this.chunks[Math.floor(slot / per)]!.subarray(o, o + this.blockSize);
+  }
+
+  read(addr: number): Uint8Array {
+    const off = addr % this.blockSize;
+    const slot = this.slots.get(addr - off);
+    if (slot === undefined) throw new Error(`bench store: no block at ${addr - off}`);
+    return this.view(slot).subarray(off);
+  }
+
+  allocateBlocks(count: number): number[] {
+    const out = new Array<number>(count);
+    for (let i = 0; i < count; i++) out[i] = (this.nextBlock++) * this.blockSize;
+    return out;
+  }
+
+  writeBlocks(blocks: readonly BlockWrite[]): void {
+    for (const { addr, data } of blocks) {
+      let slot = this.free.pop();
+      if (slot === undefined) {
+        slot = this.slotCount++;
+        if (slot % BenchStore.PER_CHUNK === 0) this.chunks.push(Buffer.allocUnsafeSlow(BenchStore.PER_CHUNK * this.blockSize));
+      }
+      this.view(slot).set(data);
+      this.slots.set(addr, slot);
+      // Nodes are packed from the start of a block: sum their lengths (bytes 8..11 of each).
+      let used = 0;
+      while (used + 16 <= data.length && data[used + 4] === 0xb7) used += data[used + 8]! | (data[used + 9]! << 8) | (data[used + 10]! << 16);
+      this.live.set(addr, used);
+      this.bytesWritten += data.length;
+    }
+  }
+
+  /** Nodes no root that will be read again reaches: blocks left with none become free. */
+  release(stale: readonly StaleNode[]): void {
+    const bs = this.blockSize;
+    for (const { addr, size } of stale) {
+      const blk = addr - (addr % bs);
+      const left = this.live.get(blk)! - size;
+      if (left > 0) {
+        this.live.set(blk, left);
+      } else {
+        this.free.push(this.slots.get(blk)!);
+        this.slots.delete(blk);
+        this.live.delete(blk);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Plain B+-tree over whole keys (the baseline): in memory, byte-bounded nodes.
 
 const PB_HEADER = 16;
@@ -242,12 +324,20 @@ interface Row {
   findNs: number;
   insertUs: number;
   buildUps: number;
-  upd: Map<number, number>;
+  upd: Map<number, Upd>;
+}
+
+interface Upd {
+  /** Updates/s: median and best batch. */
+  median: number;
+  best: number;
+  /** Mean nodes, blocks and KiB written per batch. */
+  nodes: number;
+  blocks: number;
 }
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const mib = (b: number): string => (b / 1048576).toFixed(1);
-const UPDATE_BATCHES = [10000, 100000, 1000000];
 
 function runSet(name: string): Row {
   const t0 = now();
@@ -257,8 +347,8 @@ function runSet(name: string): Row {
   // Values: v = index + n * version; the KeyReader maps a value back to its key, as the engine
   // maps a record address to the record's key.
   const keyReader = (v: number): Uint8Array => ks.keyAt(v % n);
-  const store = new MemoryNodeStore({ blockSize: BLOCK });
-  const trie = new HBTrie({ store, keyReader, chunkSize: CHUNK, cacheNodes: 1 << 21 });
+  const store = new BenchStore(BLOCK);
+  const trie = new HBTrie({ store, keyReader, chunkSize: CHUNK, cacheBytes: CACHE_BYTES });
   const r = prng(99);
   const order = shuffle(Array.from({ length: n }, (_, i) => i), r);
   const sortIdx = (idx: number[]): number[] => idx.sort((a, b) => ks.compare(a, b));
@@ -271,8 +361,10 @@ function runSet(name: string): Row {
     const idx = sortIdx(order.slice(s, s + BATCH));
     const ops: BatchOp[] = idx.map((i) => ({ key: ks.keyAt(i), value: i }));
     tb = now();
-    root = trie.applyBatch(root, ops).root;
+    const res = trie.applyBatch(root, ops);
     buildMs += now() - tb;
+    root = res.root;
+    store.release(res.stale);
   }
   const st = check(trie.core, root);
   if (st.values !== n) throw new Error(`trie holds ${st.values} values, expected ${n}`);
@@ -300,13 +392,16 @@ function runSet(name: string): Row {
   }
   probeKeys = [];
 
-  // Batch apply: sorted batches of random updates to existing keys (best of the rounds).
+  // Batch apply: sorted batches of random updates to existing keys.
   let version = 0;
-  const upd = new Map<number, number>();
+  const upd = new Map<number, Upd>();
   for (const size of UPDATE_BATCHES) {
     if (size > n) continue;
-    const rounds = size >= 1000000 ? 2 : size >= 100000 ? 4 : 8;
-    let best = Infinity;
+    // About 2 s per size on an idle machine, at least 2 batches and at most 40.
+    const rounds = Math.max(2, Math.min(40, Math.round(400000 / size)));
+    const times: number[] = [];
+    let nodes = 0;
+    let blocks = 0;
     for (let k = 0; k < rounds; k++) {
       const round = ++version;
       const set = new Set<number>();
@@ -316,11 +411,20 @@ function runSet(name: string): Row {
       const ops: BatchOp[] = idx.map((i) => ({ key: ks.keyAt(i), value: i + n * round }));
       const t1 = now();
       const res = trie.applyBatch(root, ops);
-      best = Math.min(best, now() - t1);
-      if (res.updated !== ops.length) throw new Error(`batch updated ${res.updated} of ${ops.length}`);
+      times.push(now() - t1);
+      if (res.updated !== ops.length || res.replaced.length !== ops.length) throw new Error(`batch updated ${res.updated} of ${ops.length}`);
+      nodes += res.writtenNodes;
+      blocks += res.writtenBlocks;
       root = res.root;
+      store.release(res.stale);
     }
-    upd.set(size, (size / best) * 1000);
+    times.sort((a, b) => a - b);
+    upd.set(size, {
+      median: (size / times[times.length >> 1]!) * 1000,
+      best: (size / times[0]!) * 1000,
+      nodes: nodes / rounds,
+      blocks: blocks / rounds,
+    });
   }
 
   // Single inserts (batches of one): new keys (an existing key plus one byte).
@@ -338,13 +442,17 @@ function runSet(name: string): Row {
     store,
     keyReader: (v) => (v >= extraBase ? extra[v - extraBase]! : ks.keyAt(v % n)),
     chunkSize: CHUNK,
-    cacheNodes: 1 << 21,
+    cacheBytes: CACHE_BYTES,
   });
   check(trie2.core, root); // warm trie2's cache
   for (let i = 0; i < n; i += 7) sink += trie2.find(root, ks.keyAt(i)) ?? 0; // and its search arrays
   tb = now();
   let r2 = root;
-  for (let i = 0; i < ins; i++) r2 = trie2.put(r2, extra[i]!, extraBase + i).root;
+  for (let i = 0; i < ins; i++) {
+    const res = trie2.put(r2, extra[i]!, extraBase + i);
+    r2 = res.root;
+    store.release(res.stale);
+  }
   const insertUs = ((now() - tb) * 1e3) / ins;
   if (sink === -1) console.log(sink);
 
@@ -365,7 +473,7 @@ function runSet(name: string): Row {
   };
   console.error(
     `  ${name}: ${n} keys; trie ${mib(st.bytes)} MiB in ${st.nodes} nodes (${st.trieNodes} trie nodes, ${st.leaves} leaves); ` +
-      `store wrote ${mib(store.bytesStored)} MiB of blocks in all; ${((now() - t0) / 1000).toFixed(1)} s`,
+      `store wrote ${mib(store.bytesWritten)} MiB of blocks in all; ${((now() - t0) / 1000).toFixed(1)} s`,
   );
   return row;
 }
@@ -376,14 +484,12 @@ function pad(s: string, n: number): string {
 
 function main(): void {
   console.log(
-    `HB+-trie benchmark: ${N} keys per set, chunk ${CHUNK} B, block ${BLOCK} B, build batches of ${BATCH}, node ${process.version}, ${new Date().toISOString()}`,
+    `HB+-trie benchmark: ${N} keys per set, chunk ${CHUNK} B, block ${BLOCK} B, build batches of ${BATCH}, cache ${CACHE_BYTES >> 20} MiB, node ${process.version}, ${new Date().toISOString()}`,
   );
   const rows: Row[] = [];
   for (const s of SETS) rows.push(runSet(s));
-  const sizes = UPDATE_BATCHES.filter((b) => b <= N);
-  const head = ['set', 'keys', 'key B', 'trie MiB', 'B+tree MiB', 'ratio', 'trie h', 'mean', 'B+ h', 'get ns', 'find ns', 'put µs', 'build/s']
-    .concat(sizes.map((b) => `upd/s ${b >= 1e6 ? `${b / 1e6}M` : `${b / 1e3}k`}`));
-  const w = [8, 8, 6, 9, 10, 7, 6, 5, 5, 7, 7, 7, 8].concat(sizes.map(() => 11));
+  const head = ['set', 'keys', 'key B', 'trie MiB', 'B+tree MiB', 'ratio', 'trie h', 'mean', 'B+ h', 'get ns', 'find ns', 'put µs', 'build/s'];
+  const w = [8, 8, 6, 9, 10, 7, 6, 5, 5, 7, 7, 7, 8];
   console.log(head.map((h, i) => pad(h, w[i]!)).join(' '));
   for (const r of rows) {
     const cells = [
@@ -400,16 +506,30 @@ function main(): void {
       r.findNs.toFixed(0),
       r.insertUs.toFixed(1),
       `${(r.buildUps / 1e6).toFixed(2)}M`,
-    ].concat(sizes.map((b) => (r.upd.has(b) ? `${(r.upd.get(b)! / 1e6).toFixed(2)}M` : '-')));
+    ];
     console.log(cells.map((c, i) => pad(c, w[i]!)).join(' '));
+  }
+  const sizes = UPDATE_BATCHES.filter((b) => b <= N);
+  const label = (b: number): string => (b >= 1e6 && b % 1e6 === 0 ? `${b / 1e6}M` : b >= 1000 && b % 1000 === 0 ? `${b / 1e3}k` : String(b));
+  console.log('\nbatch updates: median upd/s (best), nodes and KiB written per batch');
+  console.log([pad('set', 8)].concat(sizes.map((b) => pad(`${label(b)} per batch`, 30))).join(' '));
+  const M = (x: number): string => `${(x / 1e6).toFixed(2)}M`;
+  for (const r of rows) {
+    const cells = sizes.map((b) => {
+      const u = r.upd.get(b);
+      return u === undefined ? '-' : `${M(u.median)} (${M(u.best)}) ${u.nodes.toFixed(0)} n ${((u.blocks * BLOCK) / 1024).toFixed(0)} KiB`;
+    });
+    console.log([pad(r.set, 8)].concat(cells.map((c) => pad(c, 30))).join(' '));
   }
   console.log(
     [
+      '',
       'trie/B+tree MiB: live bytes (serialized sizes of the nodes reachable from the final root); ratio = trie / B+-tree.',
       'trie h, B+ h: most nodes read from the root to a value (for the trie over all its trie levels); mean: nodes read per lookup on average.',
       'get: warm lookup confirmed through the KeyReader; find: warm candidate lookup (no key read); best of 3 passes over 500k random keys.',
       'put: one new key per batch (nodes serialized, checksummed and written), mean over 20k; build/s: keys/s building the trie in sorted',
-      `batches of ${BATCH}; upd/s: updates/s applying one sorted batch of that many random updates of existing keys (best of 2-8 batches).`,
+      `batches of ${BATCH}. Batch updates: one sorted batch of that many random updates of existing keys; updates/s of the median and of`,
+      'the best batch (2 to 40 batches per size), nodes (n) and blocks (KiB) each batch wrote, on average.',
     ].join('\n'),
   );
 }

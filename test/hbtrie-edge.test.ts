@@ -7,6 +7,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { check, collectNodes, compareKeys, HBTrie, HBTrieError, MAX_KEY_LENGTH, MemoryNodeStore, type BatchOp, type RangeOptions } from '../src/hbtrie/index.js';
+import { ForestError } from '../src/errors.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -60,9 +61,13 @@ function setup(opts: { chunkSize?: number; blockSize?: number; maxKeyLength?: nu
   return h;
 }
 
+/** The trie's own code of the error `fn` throws (its ForestError code is checked too). */
 function code(t: ExecutionContext, fn: () => unknown): string | undefined {
   const e = t.throws(fn, { instanceOf: HBTrieError });
-  return e?.code;
+  t.true(e instanceof ForestError);
+  const forest = { BATCH_UNSORTED: 'INVALID_ARGUMENT', TOO_DEEP: 'UNSUPPORTED' }[e?.trieCode as string] ?? e?.trieCode;
+  t.is(e?.code, forest as HBTrieError['code']);
+  return e?.trieCode;
 }
 
 test('empty trie: lookups, scans and removes find nothing and write nothing', (t) => {
@@ -151,6 +156,32 @@ test('empty keys, bad values, unsorted batches and bad options are refused; noth
   const small = setup({ maxKeyLength: 10 });
   t.is(code(t, () => small.put('01234567890')), 'KEY_TOO_LONG');
   t.notThrows(() => small.put('0123456789'));
+});
+
+test('replaced lists the old values of updated and removed keys, and nothing else', (t) => {
+  const h = setup({ chunkSize: 4 });
+  h.putAll(['apple', 'apricot', 'banana', 'band', 'bandana']);
+  const v = (k: string): number => h.trie.get(h.root, enc(k))!;
+  const [apple, banana, band] = [v('apple'), v('banana'), v('band')];
+  // Update apple, remove banana, put band's own value again (no change), insert two keys, remove
+  // a missing one: only apple's and banana's old values are no longer referenced.
+  h.records.push(enc('apple'), enc('appletree'), enc('bandit'));
+  const n = h.records.length;
+  const res = h.trie.apply(h.root, [
+    { key: enc('apple'), value: n - 3 },
+    { key: enc('appletree'), value: n - 2 },
+    { key: enc('b'), remove: true },
+    { key: enc('banana'), remove: true },
+    { key: enc('band'), value: band },
+    { key: enc('bandit'), value: n - 1 },
+  ]);
+  t.deepEqual([...res.replaced].sort((a, b) => a - b), [apple, banana].sort((a, b) => a - b));
+  t.is(res.updated, 1);
+  t.is(res.removed, 1);
+  t.is(res.inserted, 2);
+  h.root = res.root;
+  t.deepEqual(h.trie.put(h.root, enc('zebra'), 99).replaced, []);
+  t.deepEqual(h.trie.remove(h.root, enc('nothing')).replaced, []);
 });
 
 test('removing a missing key changes nothing', (t) => {
@@ -329,6 +360,47 @@ test('a KeyReader that contradicts the index is reported as CORRUPT', (t) => {
   t.is(code(t, () => liar.put(h.root, enc('alphabet soup'), 1)), 'CORRUPT');
   t.is(liar.get(h.root, enc('alphabetic')), undefined, 'get confirms through the KeyReader');
   t.is(typeof liar.find(h.root, enc('alphabetic')), 'number', 'find returns the candidate unconfirmed');
+});
+
+test('cursors, lookups and batches stay right while a tiny cache reuses its memory', (t) => {
+  for (const [C, blockSize] of [
+    [4, 512],
+    [8, 4096],
+  ] as const) {
+    const records: Uint8Array[] = [];
+    const store = new MemoryNodeStore({ blockSize });
+    // The smallest cache (four slabs of one block): nodes are evicted, moved and reloaded all
+    // the time, and a batch's blocks do not fit in it.
+    const trie = new HBTrie({ store, keyReader: (v) => records[v]!, chunkSize: C, cacheBytes: 1 });
+    const keys = new Set<string>();
+    for (let i = 0; i < 3000; i++) keys.add(i % 3 === 0 ? `/d${i % 17}/e${i % 5}/f${i}` : `k${(i * 7919) % 100003}-${'x'.repeat(i % 40)}`);
+    const sorted = [...keys].map(enc).sort(compareKeys);
+    const root = trie.apply(null, sorted.map((key) => {
+      records.push(key);
+      return { key, value: records.length - 1 };
+    })).root;
+    const want = sorted.map((k) => records.indexOf(k));
+    const cursors = [trie.range(root), trie.range(root, { reverse: true })];
+    const got: number[][] = [[], []];
+    let other = root;
+    for (let i = 0; i < sorted.length; i++) {
+      for (let c = 0; c < 2; c++) got[c]!.push(cursors[c]!.next().value as number);
+      // Meanwhile: lookups, batches on another root, and a cleared cache now and then.
+      const k = sorted[(i * 31) % sorted.length]!;
+      if (trie.get(root, k) !== records.indexOf(k)) t.fail(`get after ${i} steps (C=${C})`);
+      if (i % 97 === 0) {
+        const key = enc(`new${i}`);
+        records.push(key);
+        other = trie.put(other, key, records.length - 1).root;
+      }
+      if (i % 401 === 0) trie.clearCache();
+    }
+    for (let c = 0; c < 2; c++) t.true(cursors[c]!.next().done);
+    t.deepEqual(got[0], want, `forward scan (C=${C})`);
+    t.deepEqual(got[1], [...want].reverse(), `reverse scan (C=${C})`);
+    t.is(check(trie.core, root, { keys: true }).values, sorted.length);
+    t.is(check(trie.core, other, { keys: true }).values, sorted.length + Math.ceil(sorted.length / 97));
+  }
 });
 
 test('old roots stay readable and unchanged (copy-on-write)', (t) => {

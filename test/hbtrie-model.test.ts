@@ -2,8 +2,9 @@
  * Model-based test of the HB+-trie: random operations (insert, update, remove, get, find, seeks,
  * range scans forward and reverse with every bound kind and limits, sorted batches) checked
  * against a sorted array, for chunk sizes 4, 8 and 16 and six key sets. Old roots (snapshots)
- * are kept and re-verified; stale-node accounting is checked against reachability; the
- * structure is checked with `check` (keys included) at intervals.
+ * are kept and re-verified; stale-node accounting is checked against reachability; the old
+ * values a batch reports as replaced are checked against the model; the structure is checked
+ * with `check` (keys included) at intervals.
  *
  * Random seed: printed in the log; set HBTRIE_SEED=<n> to replay a run.
  */
@@ -187,6 +188,13 @@ class Model {
   }
 }
 
+function sameMultiset(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort((p, q) => p - q);
+  const y = [...b].sort((p, q) => p - q);
+  return x.every((v, i) => v === y[i]);
+}
+
 function hex(k: Uint8Array | undefined): string {
   if (k === undefined) return '-';
   const s = Buffer.from(k).toString('hex');
@@ -279,8 +287,10 @@ function runConfig(t: ExecutionContext, C: number, ksIndex: number, seed: number
       const v = newValue(k);
       const before = root;
       const res = trie.put(root, k, v);
-      const existed = model.get(k) !== undefined;
+      const old = model.get(k);
+      const existed = old !== undefined;
       if (res.inserted + res.updated !== 1 || (res.updated === 1) !== existed) t.fail(where(op, `put counts wrong for ${hex(k)}`));
+      if (!sameMultiset(res.replaced, existed ? [old] : [])) t.fail(where(op, `put(${hex(k)}) replaced [${res.replaced}], want [${existed ? old : ''}]`));
       if (r() < 0.05) checkStale(op, before, res);
       root = res.root;
       model.put(k, v);
@@ -290,8 +300,10 @@ function runConfig(t: ExecutionContext, C: number, ksIndex: number, seed: number
       const k = pickKey(0.7);
       const before = root;
       const res = trie.remove(root, k);
-      const existed = model.get(k) !== undefined;
+      const old = model.get(k);
+      const existed = old !== undefined;
       if (res.removed !== (existed ? 1 : 0)) t.fail(where(op, `remove(${hex(k)}) removed ${res.removed}, existed ${existed}`));
+      if (!sameMultiset(res.replaced, existed ? [old] : [])) t.fail(where(op, `remove(${hex(k)}) replaced [${res.replaced}]`));
       if (!existed && (res.root !== before || res.writtenNodes !== 0)) t.fail(where(op, `removing a missing key changed the trie`));
       if (r() < 0.05) checkStale(op, before, res);
       root = res.root;
@@ -356,19 +368,31 @@ function runConfig(t: ExecutionContext, C: number, ksIndex: number, seed: number
       let ins = 0;
       let upd = 0;
       let rem = 0;
+      const replaced: number[] = [];
       for (const o of ops) {
-        const had = m0.get(o.key) !== undefined;
+        const was = m0.get(o.key);
+        const had = was !== undefined;
         if (o.remove) {
-          if (had) rem++;
+          if (had) {
+            rem++;
+            replaced.push(was);
+          }
           model.remove(o.key);
         } else {
-          if (had) upd++;
-          else ins++;
+          if (had) {
+            upd++;
+            if (o.value !== was) replaced.push(was);
+          } else {
+            ins++;
+          }
           model.put(o.key, o.value);
         }
       }
       if (res.inserted !== ins || res.updated !== upd || res.removed !== rem) {
         t.fail(where(op, `batch counts ${res.inserted}/${res.updated}/${res.removed}, want ${ins}/${upd}/${rem}`));
+      }
+      if (!sameMultiset(res.replaced, replaced)) {
+        t.fail(where(op, `batch replaced ${res.replaced.length} old values, want ${replaced.length} (or different ones)`));
       }
       checkStale(op, before, res);
       root = res.root;
@@ -392,6 +416,7 @@ function runConfig(t: ExecutionContext, C: number, ksIndex: number, seed: number
   // Remove everything in one batch: the trie becomes empty and every node is stale.
   const res = trie.applyBatch(root, model.keys.map((key) => ({ key, remove: true as const })));
   if (res.root !== null) t.fail(where(nOps, 'trie not empty after removing every key'));
+  if (!sameMultiset(res.replaced, model.vals)) t.fail(where(nOps, 'removing every key did not report every value as replaced'));
   checkStale(nOps, root, res);
   for (const s of snaps) verifyAll(nOps, s.root, s.model, `snapshot from op ${s.at} after clearing`);
   return `up to ${maxKeys} keys, up to ${maxHeight} nodes deep (block ${blockSize})`;

@@ -34,8 +34,8 @@ import {
   keysEqual,
   writeChunk,
 } from './keys.js';
-import { allocEntries, BNode, KIND_TRIE, KIND_VALUE, nodeSize, sliceEntries } from './node.js';
-import { cmpW, findChild, keyWords, lowerBound, nodeWords, wordsPerChunk } from './btree.js';
+import { BNode, copyBytes, isTrieAt, nodeSize, PTR_SIZE, ptrAt, readPtr, type Scratch, setPtr } from './node.js';
+import { cmpEntry, findChild, keyWords, lowerBound, wordsPerChunk } from './btree.js';
 import { writeBatch } from './writer.js';
 
 /** One operation of a batch. `remove: true` removes the key; otherwise `value` is stored. */
@@ -66,6 +66,13 @@ export interface BatchResult {
   readonly inserted: number;
   readonly updated: number;
   readonly removed: number;
+  /**
+   * The old values of the keys this batch updated (value replaced by a different one) or
+   * removed, one per such key, in key order: the records that are no longer referenced (the
+   * engine counts them as stale space). Values of inserted keys, of removes of missing keys and
+   * of puts that store the value already there are not listed.
+   */
+  readonly replaced: number[];
   /** KeyReader calls the batch made. */
   readonly keyReads: number;
 }
@@ -101,20 +108,24 @@ export class Batch {
   private readonly ops: readonly BatchOp[];
   /** Words per chunk. */
   private readonly W: number;
+  /** Memory for the entry lists and nodes this batch builds (see Scratch). */
+  private readonly scratch: Scratch;
   /** New nodes; node i has temporary address -(i + 1). */
   readonly newNodes: BNode[] = [];
   readonly stale: StaleNode[] = [];
+  readonly replaced: number[] = [];
   inserted = 0;
   updated = 0;
   removed = 0;
   keyReads = 0;
 
-  constructor(core: Core, ops: readonly BatchOp[]) {
+  constructor(core: Core, ops: readonly BatchOp[], scratch: Scratch) {
     this.core = core;
     this.C = core.C;
     this.cap = core.capacity;
     this.ops = ops;
     this.W = wordsPerChunk(core.C);
+    this.scratch = scratch;
   }
 
   /** Applies the batch to `root` and writes the new nodes. */
@@ -122,17 +133,25 @@ export class Batch {
     const ops = this.ops;
     let res: TrieRes;
     let old: BNode | null = null;
-    if (ops.length === 0) {
-      res = root === null ? null : this.core.load(root);
-      old = res;
-    } else if (root === null) {
-      res = this.buildTop(0, ops.length);
-    } else {
-      old = this.core.load(root);
-      res = this.applyTrie(old, 0, 0, ops.length, true);
+    // The recursion below keeps nodes (and views of their memory) across loads: the cache must
+    // not reuse memory meanwhile (see cache.ts). The writer, which reads only the batch's own
+    // nodes, may.
+    this.core.cache.pin();
+    try {
+      if (ops.length === 0) {
+        res = root === null ? null : this.core.load(root);
+        old = res;
+      } else if (root === null) {
+        res = this.buildTop(0, ops.length);
+      } else {
+        old = this.core.load(root);
+        res = this.applyTrie(old, 0, 0, ops.length, true);
+      }
+    } finally {
+      this.core.cache.unpin();
     }
     if (typeof res === 'number') throw new Error('hbtrie: internal error: top-level trie collapsed to a value');
-    const counts = { inserted: this.inserted, updated: this.updated, removed: this.removed, keyReads: this.keyReads };
+    const counts = { inserted: this.inserted, updated: this.updated, removed: this.removed, replaced: this.replaced, keyReads: this.keyReads };
     if (res === old) {
       return { root, stale: [], staleBytes: 0, writtenNodes: 0, writtenBytes: 0, writtenBlocks: 0, blocks: [], ...counts };
     }
@@ -161,15 +180,24 @@ export class Batch {
     return ptr < 0 ? this.newNodes[-ptr - 1]! : this.core.load(ptr);
   }
 
-  private newNode(leaf: boolean, n: number, keys: Uint8Array, ptrs: Float64Array, kinds: Uint8Array | null): BNode {
-    const node = new BNode(-(this.newNodes.length + 1), leaf, n, keys, ptrs, kinds);
+  private newNode(leaf: boolean, n: number, u8: Uint8Array, dv: DataView, ko: number, po: number): BNode {
+    const node = new BNode(-(this.newNodes.length + 1), leaf, n, u8, dv, ko, po);
     this.newNodes.push(node);
     return node;
+  }
+
+  /**
+   * Scratch for an entry list of `cap` entries: chunks at [ko, ko + cap * C), pointers right
+   * after. Returns ko; the memory is `this.scratch.mem`.
+   */
+  private alloc(cap: number): number {
+    return this.scratch.alloc(cap * (this.C + PTR_SIZE));
   }
 
   /** Records that a written node (and its prefix pieces) is no longer reachable. */
   private retire(node: BNode): void {
     if (node.addr < 0) return;
+    node.hot = false; // the cache may drop it first (only old roots still reach it)
     this.stale.push({ addr: node.addr, size: node.size });
     const p = node.pieces;
     if (p !== null) for (let i = 0; i < p.length; i += 2) this.stale.push({ addr: p[i]!, size: p[i + 1]! });
@@ -258,15 +286,18 @@ export class Batch {
     const st = T.level - T.prefixLen;
     const P = T.prefix;
     const pOff = (m - st) * C;
-    const { keys, ptrs, kinds: kd } = allocEntries(hi - lo + 1, C, true);
-    const kinds = kd!;
+    const cap = hi - lo + 1;
+    const ko = this.alloc(cap);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + cap * C;
     let o = 0;
     let tDone = false;
+    let temp = false;
     const emitT = (r: TrieRes): void => {
       tDone = true;
       if (r === null) return;
-      keys.set(P.subarray(pOff, pOff + C), o * C);
-      setEntry(ptrs, kinds, o++, r);
+      copyBytes(P, pOff, u8, ko + o * C, C);
+      if (setEntry(dv, po + 8 * o++, r)) temp = true;
     };
     let j = lo;
     while (j < hi) {
@@ -280,14 +311,14 @@ export class Batch {
       } else {
         const r = this.buildFromOps(j, g, m + 1);
         if (r !== null) {
-          writeChunk(key, m, C, keys, o * C);
-          setEntry(ptrs, kinds, o++, r);
+          writeChunk(key, m, C, u8, ko + o * C);
+          if (setEntry(dv, po + 8 * o++, r)) temp = true;
         }
       }
       j = g;
     }
     if (!tDone) emitT(this.applyTrie(T, m + 1, hi, hi, false));
-    const list = this.splitLeaf(keys, ptrs, kinds, o, false);
+    const list = this.splitNodes(true, u8, dv, ko, po, o, false, temp);
     if (list.length === 0) return null;
     return this.finishRoot(list, m, S, P.subarray((S - st) * C, pOff), top);
   }
@@ -303,24 +334,24 @@ export class Batch {
     while (nodes.length > 1) nodes = this.buildLevel(nodes, false);
     let root = nodes[0]!;
     while (!root.leaf && root.n === 1) {
-      const child = this.node(root.ptrs[0]!);
+      const child = this.node(ptrAt(root, 0));
       this.retire(root);
       root = child;
     }
     // A single entry: no header needed if it collapses.
     if (root.leaf && root.n === 1) {
-      if (root.kinds![0] === KIND_VALUE) {
+      if (!isTrieAt(root, 0)) {
         if (!top) {
           this.retire(root);
-          return root.ptrs[0]!;
+          return ptrAt(root, 0);
         }
       } else {
         // One sub-trie below: it absorbs this node's prefix and chunk.
-        const child = this.node(root.ptrs[0]!);
+        const child = this.node(ptrAt(root, 0));
         const C = this.C;
         const np = new Uint8Array(prefix.length + C + child.prefix.length);
         np.set(prefix, 0);
-        np.set(root.keys.subarray(0, C), prefix.length);
+        copyBytes(root.u8, root.ko, np, prefix.length, C);
         np.set(child.prefix, prefix.length + C);
         this.retire(root);
         return this.withHeader(child, child.level, np);
@@ -329,16 +360,27 @@ export class Batch {
     return this.withHeader(root, level, prefix);
   }
 
-  /** `node` as the root of a trie node (level, prefix): set in place if new, else copied. */
+  /**
+   * `node` as the root of a trie node (level, prefix): set in place if new, else copied. A new
+   * node owns its memory (scratch, and a prefix of its own): the writer may reclaim cached
+   * memory before it copies the new nodes out.
+   */
   private withHeader(node: BNode, level: number, prefix: Uint8Array): BNode {
     const C = this.C;
     const prefixLen = prefix.length / C;
     if (node.addr >= 0) {
       if (node.isRoot && node.level === level && node.prefixLen === prefixLen && keysEqual(node.prefix, prefix)) return node;
-      const copy = this.newNode(node.leaf, node.n, node.keys, node.ptrs, node.kinds);
+      // Same entries under a new header.
+      const n = node.n;
+      const ko = this.alloc(n);
+      const { u8, dv } = this.scratch.mem;
+      copyBytes(node.u8, node.ko, u8, ko, n * C);
+      copyBytes(node.u8, node.po, u8, ko + n * C, n * PTR_SIZE);
+      const copy = this.newNode(node.leaf, n, u8, dv, ko, ko + n * C);
       this.retire(node);
       node = copy;
     }
+    prefix = prefix.slice();
     node.setHeader(level, prefixLen, prefix);
     if (nodeSize(node, C, this.core.inlineMax) <= this.core.blockSize) return node;
     // The trie header does not fit beside the entries: split and put the header on a new root.
@@ -360,12 +402,13 @@ export class Batch {
     const W = this.W;
     const ops = this.ops;
     const n = node.n;
-    const nk = node.keys;
-    const np = node.ptrs;
-    const nkd = node.kinds!;
-    const words = nodeWords(node, C);
-    const { keys, ptrs, kinds: kd } = allocEntries(n + (hi - lo), C, true);
-    const kinds = kd!;
+    const nu8 = node.u8;
+    const nko = node.ko;
+    const npo = node.po;
+    const cap = n + (hi - lo);
+    const ko = this.alloc(cap);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + cap * C;
     // Chunk words of the current group's key and of the next op (local: recursion below reuses
     // nothing of ours).
     let kw = new Int32Array(W);
@@ -374,6 +417,7 @@ export class Batch {
     let i = 0;
     let j = lo;
     let firstChange = -1;
+    let temp = false;
     keyWords(ops[j]!.key, L, C, kw);
     while (j < hi) {
       const key = ops[j]!.key;
@@ -390,30 +434,32 @@ export class Batch {
       }
       const e = lowerBound(node, kw, C, i);
       if (e > i) {
-        copyEntries(nk, np, nkd, i, e, keys, ptrs, kinds, o, C);
+        copyBytes(nu8, nko + i * C, u8, ko + o * C, (e - i) * C);
+        copyBytes(nu8, npo + 8 * i, u8, po + 8 * o, (e - i) * 8);
         o += e - i;
         i = e;
       }
-      if (i < n && cmpW(kw, words, n, i, W) === 0) {
-        const old = np[i]!;
+      if (i < n && cmpEntry(kw, node, i, C) === 0) {
+        const old = ptrAt(node, i);
         let r: TrieRes;
         let same: boolean;
-        if (nkd[i] === KIND_TRIE) {
-          const child = this.node(old);
+        if (isTrieAt(node, i)) {
+          const child = this.core.child(node, i);
           r = this.applyTrie(child, L + 1, j, g, false);
           same = r === child;
         } else {
-          r = this.mergeValue(old, nk, i * C, L, j, g);
+          r = this.mergeValue(old, nu8, nko + i * C, L, j, g);
           same = r === old;
         }
         if (same) {
-          copyEntries(nk, np, nkd, i, i + 1, keys, ptrs, kinds, o, C);
+          copyBytes(nu8, nko + i * C, u8, ko + o * C, C);
+          copyBytes(nu8, npo + 8 * i, u8, po + 8 * o, 8);
           o++;
         } else {
           if (firstChange < 0) firstChange = i;
           if (r !== null) {
-            copyChunk(nk, i * C, keys, o * C, C);
-            setEntry(ptrs, kinds, o++, r);
+            copyBytes(nu8, nko + i * C, u8, ko + o * C, C);
+            if (setEntry(dv, po + 8 * o++, r)) temp = true;
           }
         }
         i++;
@@ -421,8 +467,8 @@ export class Batch {
         const r = this.buildFromOps(j, g, L + 1);
         if (r !== null) {
           if (firstChange < 0) firstChange = i;
-          writeChunk(key, L, C, keys, o * C);
-          setEntry(ptrs, kinds, o++, r);
+          writeChunk(key, L, C, u8, ko + o * C);
+          if (setEntry(dv, po + 8 * o++, r)) temp = true;
         }
       }
       j = g;
@@ -434,19 +480,20 @@ export class Batch {
     }
     if (firstChange < 0) return null;
     if (i < n) {
-      copyEntries(nk, np, nkd, i, n, keys, ptrs, kinds, o, C);
+      copyBytes(nu8, nko + i * C, u8, ko + o * C, (n - i) * C);
+      copyBytes(nu8, npo + 8 * i, u8, po + 8 * o, (n - i) * 8);
       o += n - i;
     }
     this.retire(node);
-    return this.splitLeaf(keys, ptrs, kinds, o, firstChange >= n);
+    return this.splitNodes(true, u8, dv, ko, po, o, firstChange >= n, temp);
   }
 
   private applyInternal(node: BNode, L: number, lo: number, hi: number): BNode[] | null {
     const C = this.C;
     const ops = this.ops;
     const n = node.n;
-    const nk = node.keys;
-    const np = node.ptrs;
+    const nu8 = node.u8;
+    const nko = node.ko;
     const kw = new Int32Array(this.W);
     // Children that changed, and what replaces each (0, 1 or more nodes).
     const changedAt: number[] = [];
@@ -457,14 +504,14 @@ export class Batch {
     while (j < hi) {
       keyWords(ops[j]!.key, L, C, kw);
       const ci = findChild(node, kw, C, i);
-      // ops[j, g): the ops below child ci (chunk < keys[ci + 1]); galloping search.
+      // ops[j, g): the ops below child ci (chunk < chunk ci + 1); galloping search.
       let g = hi;
       if (ci + 1 < n) {
-        const off = (ci + 1) * C;
+        const off = nko + (ci + 1) * C;
         let a = j + 1;
         let step = 1;
         let b = a;
-        while (b < hi && cmpKeyChunk(ops[b]!.key, L, C, nk, off) < 0) {
+        while (b < hi && cmpKeyChunk(ops[b]!.key, L, C, nu8, off) < 0) {
           a = b + 1;
           b = a + step;
           step *= 2;
@@ -472,12 +519,12 @@ export class Batch {
         if (b > hi) b = hi;
         while (a < b) {
           const mid = (a + b) >> 1;
-          if (cmpKeyChunk(ops[mid]!.key, L, C, nk, off) < 0) a = mid + 1;
+          if (cmpKeyChunk(ops[mid]!.key, L, C, nu8, off) < 0) a = mid + 1;
           else b = mid;
         }
         g = a;
       }
-      const r = this.applyBtree(this.node(np[ci]!), L, j, g);
+      const r = this.applyBtree(this.core.child(node, ci), L, j, g);
       if (r !== null) {
         changedAt.push(ci);
         replaced.push(r);
@@ -490,41 +537,45 @@ export class Batch {
     this.retire(node);
     // The new child list: unchanged runs copied in bulk, replacements in between.
     let m = n + added;
-    const { keys, ptrs } = allocEntries(m, C, false);
+    const ko = this.alloc(m);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + m * C;
+    const npo = node.po;
     let o = 0;
     let prev = 0;
     for (let c = 0; c < changedAt.length; c++) {
       const ci = changedAt[c]!;
       if (ci > prev) {
-        keys.set(nk.subarray(prev * C, ci * C), o * C);
-        ptrs.set(np.subarray(prev, ci), o);
+        copyBytes(nu8, nko + prev * C, u8, ko + o * C, (ci - prev) * C);
+        copyBytes(nu8, npo + 8 * prev, u8, po + 8 * o, (ci - prev) * 8);
         o += ci - prev;
       }
       for (const x of replaced[c]!) {
-        copyChunk(x.keys, 0, keys, o * C, C);
-        ptrs[o++] = x.addr;
+        copyBytes(x.u8, x.ko, u8, ko + o * C, C);
+        setPtr(dv, po + 8 * o++, x.addr, false);
       }
       prev = ci + 1;
     }
     if (prev < n) {
-      keys.set(nk.subarray(prev * C, n * C), o * C);
-      ptrs.set(np.subarray(prev, n), o);
+      copyBytes(nu8, nko + prev * C, u8, ko + o * C, (n - prev) * C);
+      copyBytes(nu8, npo + 8 * prev, u8, po + 8 * o, (n - prev) * 8);
     }
-    m = this.mergeSmall(keys, ptrs, m);
-    return this.splitNodes(false, keys, ptrs, null, m, changedAt[0]! >= n - 1);
+    m = this.mergeSmall(u8, dv, ko, po, m);
+    return this.splitNodes(false, u8, dv, ko, po, m, changedAt[0]! >= n - 1, true);
   }
 
   /**
    * Merges each new child holding at most a quarter of a node's capacity into a neighbour when
    * the two fit in one node (never redistributes, so left-packed appends stay packed). Works in
-   * place on the child list (keys, ptrs) of m entries; returns the new count.
+   * place on the child list of m entries at (ko, po); returns the new count.
    */
-  private mergeSmall(keys: Uint8Array, ptrs: Float64Array, m: number): number {
+  private mergeSmall(u8: Uint8Array, dv: DataView, ko: number, po: number, m: number): number {
     const C = this.C;
-    const quarter = this.cap >> 2;
+    const cap = this.cap;
+    const quarter = cap >> 2;
     let k = 0;
     while (k < m) {
-      const p = ptrs[k]!;
+      const p = readPtr(dv, po + 8 * k);
       if (p >= 0) {
         k++;
         continue;
@@ -535,23 +586,23 @@ export class Batch {
         continue;
       }
       if (k > 0) {
-        const left = this.node(ptrs[k - 1]!);
-        if (left.n + x.n <= this.cap) {
+        const left = this.node(readPtr(dv, po + 8 * (k - 1)));
+        if (left.n + x.n <= cap) {
           // Entry k - 1 keeps its chunk (the left node's smallest); entry k goes.
-          ptrs[k - 1] = this.concat(left, x).addr;
-          keys.copyWithin(k * C, (k + 1) * C, m * C);
-          ptrs.copyWithin(k, k + 1, m);
+          setPtr(dv, po + 8 * (k - 1), this.concat(left, x).addr, false);
+          u8.copyWithin(ko + k * C, ko + (k + 1) * C, ko + m * C);
+          u8.copyWithin(po + 8 * k, po + 8 * (k + 1), po + 8 * m);
           m--;
           k--;
           continue;
         }
       }
       if (k + 1 < m) {
-        const right = this.node(ptrs[k + 1]!);
-        if (right.n + x.n <= this.cap) {
-          ptrs[k] = this.concat(x, right).addr;
-          keys.copyWithin((k + 1) * C, (k + 2) * C, m * C);
-          ptrs.copyWithin(k + 1, k + 2, m);
+        const right = this.node(readPtr(dv, po + 8 * (k + 1)));
+        if (right.n + x.n <= cap) {
+          setPtr(dv, po + 8 * k, this.concat(x, right).addr, false);
+          u8.copyWithin(ko + (k + 1) * C, ko + (k + 2) * C, ko + m * C);
+          u8.copyWithin(po + 8 * (k + 1), po + 8 * (k + 2), po + 8 * m);
           m--;
           continue;
         }
@@ -565,52 +616,43 @@ export class Batch {
   private concat(a: BNode, b: BNode): BNode {
     const C = this.C;
     const n = a.n + b.n;
-    const { keys, ptrs, kinds } = allocEntries(n, C, a.leaf);
-    keys.set(a.keys.subarray(0, a.n * C), 0);
-    keys.set(b.keys.subarray(0, b.n * C), a.n * C);
-    ptrs.set(a.ptrs.subarray(0, a.n), 0);
-    ptrs.set(b.ptrs.subarray(0, b.n), a.n);
-    if (kinds !== null) {
-      kinds.set(a.kinds!.subarray(0, a.n), 0);
-      kinds.set(b.kinds!.subarray(0, b.n), a.n);
-    }
+    const ko = this.alloc(n);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + n * C;
+    copyBytes(a.u8, a.ko, u8, ko, a.n * C);
+    copyBytes(b.u8, b.ko, u8, ko + a.n * C, b.n * C);
+    copyBytes(a.u8, a.po, u8, po, a.n * 8);
+    copyBytes(b.u8, b.po, u8, po + a.n * 8, b.n * 8);
     this.retire(a);
     this.retire(b);
-    return this.newNode(a.leaf, n, keys, ptrs, kinds);
-  }
-
-  private splitLeaf(keys: Uint8Array, ptrs: Float64Array, kinds: Uint8Array, count: number, append: boolean): BNode[] {
-    return this.splitNodes(true, keys, ptrs, kinds, count, append);
+    const node = this.newNode(a.leaf, n, u8, dv, ko, po);
+    node.temp = a.temp || b.temp;
+    return node;
   }
 
   /**
-   * Cuts `count` entries into nodes of at most `cap` entries: evenly, or (append) full nodes
-   * followed by the remainder, which keeps sequential inserts packed.
+   * Cuts the `count` entries at (ko, po) into nodes of at most `cap` entries: evenly, or
+   * (append) full nodes followed by the remainder, which keeps sequential inserts packed. The
+   * nodes are views of the list (the writer copies each into its block).
    */
-  private splitNodes(leaf: boolean, keys: Uint8Array, ptrs: Float64Array, kinds: Uint8Array | null, count: number, append: boolean): BNode[] {
+  private splitNodes(leaf: boolean, u8: Uint8Array, dv: DataView, ko: number, po: number, count: number, append: boolean, temp: boolean): BNode[] {
     if (count === 0) return [];
     const C = this.C;
     const cap = this.cap;
-    if (count <= cap) {
-      if (ptrs.length - count > (count >> 2) + 4) {
-        const e = sliceEntries(keys, ptrs, kinds, 0, count, C);
-        return [this.newNode(leaf, count, e.keys, e.ptrs, e.kinds)];
-      }
-      return [this.newNode(leaf, count, keys, ptrs, kinds)];
-    }
     const k = Math.ceil(count / cap);
     const out: BNode[] = [];
     let a = 0;
     for (let p = 0; p < k; p++) {
       const b = append ? Math.min(count, a + cap) : Math.round(((p + 1) * count) / k);
-      const e = sliceEntries(keys, ptrs, kinds, a, b, C);
-      out.push(this.newNode(leaf, b - a, e.keys, e.ptrs, e.kinds));
+      const node = this.newNode(leaf, b - a, u8, dv, ko + a * C, po + 8 * a);
+      node.temp = temp;
+      out.push(node);
       a = b;
     }
     return out;
   }
 
-  /** Splits a node into `k` even parts (new nodes without trie header). */
+  /** Splits a node into `k` even parts (new nodes without trie header, views of its entries). */
   private split(node: BNode, k: number): BNode[] {
     const n = node.n;
     const C = this.C;
@@ -618,8 +660,9 @@ export class Batch {
     let a = 0;
     for (let p = 0; p < k; p++) {
       const b = Math.round(((p + 1) * n) / k);
-      const e = sliceEntries(node.keys, node.ptrs, node.kinds, a, b, C);
-      out.push(this.newNode(node.leaf, b - a, e.keys, e.ptrs, e.kinds));
+      const part = this.newNode(node.leaf, b - a, node.u8, node.dv, node.ko + a * C, node.po + 8 * a);
+      part.temp = node.temp;
+      out.push(part);
       a = b;
     }
     return out;
@@ -629,13 +672,15 @@ export class Batch {
   private buildLevel(nodes: BNode[], append: boolean): BNode[] {
     const C = this.C;
     const m = nodes.length;
-    const { keys, ptrs } = allocEntries(m, C, false);
+    const ko = this.alloc(m);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + m * C;
     for (let k = 0; k < m; k++) {
       const c = nodes[k]!;
-      keys.set(c.keys.subarray(0, C), k * C);
-      ptrs[k] = c.addr;
+      copyBytes(c.u8, c.ko, u8, ko + k * C, C);
+      setPtr(dv, po + 8 * k, c.addr, false);
     }
-    return this.splitNodes(false, keys, ptrs, null, m, append);
+    return this.splitNodes(false, u8, dv, ko, po, m, append, true);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -658,10 +703,12 @@ export class Batch {
       if (keysEqual(op.key, kOld)) {
         if (op.remove === true) {
           this.removed++;
+          this.replaced.push(old);
           return null;
         }
         if (op.value === old) return old;
         this.updated++;
+        this.replaced.push(old);
         return op.value;
       }
       if (op.remove === true) return old;
@@ -682,10 +729,14 @@ export class Batch {
           placed = true;
           if (op.remove === true) {
             this.removed++;
+            this.replaced.push(old);
           } else {
             keys.push(op.key);
             vals.push(op.value);
-            if (op.value !== old) this.updated++;
+            if (op.value !== old) {
+              this.updated++;
+              this.replaced.push(old);
+            }
           }
           continue;
         }
@@ -738,10 +789,12 @@ export class Batch {
     let key: Uint8Array | null = null;
     for (let x = lo; x < hi; x++) if (this.ops[x]!.remove !== true) key = this.ops[x]!.key;
     const C = this.C;
-    const keys = new Uint8Array(C);
-    writeChunk(key!, 0, C, keys, 0);
-    const node = this.newNode(true, 1, keys, Float64Array.of(r), Uint8Array.of(KIND_VALUE));
-    node.setHeader(0, 0, keys.subarray(0, 0));
+    const ko = this.alloc(1);
+    const { u8, dv } = this.scratch.mem;
+    writeChunk(key!, 0, C, u8, ko);
+    setPtr(dv, ko + C, r, false);
+    const node = this.newNode(true, 1, u8, dv, ko, ko + C);
+    node.setHeader(0, 0, u8.subarray(0, 0));
     return node;
   }
 
@@ -759,19 +812,21 @@ export class Batch {
     if (m < S) {
       throw corrupt(-1, `keys that should share ${S} chunks differ earlier (a KeyReader answer does not match the index)`);
     }
-    const { keys: ks, ptrs: ps, kinds: kd0 } = allocEntries(cnt, C, true);
-    const kd = kd0!;
+    const ko = this.alloc(cnt);
+    const { u8, dv } = this.scratch.mem;
+    const po = ko + cnt * C;
     let o = 0;
     let a = lo;
+    let temp = false;
     while (a < hi) {
       let b = a + 1;
       while (b < hi && cmpKeysChunk(keys[a]!, keys[b]!, m, C) === 0) b++;
       const r = this.buildTrie(keys, vals, a, b, m + 1);
-      writeChunk(keys[a]!, m, C, ks, o * C);
-      setEntry(ps, kd, o++, r!);
+      writeChunk(keys[a]!, m, C, u8, ko + o * C);
+      if (setEntry(dv, po + 8 * o++, r!)) temp = true;
       a = b;
     }
-    const list = this.splitNodes(true, ks, ps, kd, o, false);
+    const list = this.splitNodes(true, u8, dv, ko, po, o, false, temp);
     return this.finishRoot(list, m, S, encodeChunks(first, S, m, C), false);
   }
 }
@@ -781,43 +836,12 @@ function eqW(a: Int32Array, b: Int32Array, W: number): boolean {
   return true;
 }
 
-function copyChunk(src: Uint8Array, so: number, dst: Uint8Array, dO: number, C: number): void {
-  for (let k = 0; k < C; k++) dst[dO + k] = src[so + k]!;
-}
-
-/** Copies leaf entries [a, b) of (keys, ptrs, kinds) to position o of the destination arrays. */
-function copyEntries(
-  sk: Uint8Array,
-  sp: Float64Array,
-  sd: Uint8Array,
-  a: number,
-  b: number,
-  dk: Uint8Array,
-  dp: Float64Array,
-  dd: Uint8Array,
-  o: number,
-  C: number,
-): void {
-  const cnt = b - a;
-  if (cnt <= 4) {
-    for (let x = 0; x < cnt; x++) {
-      copyChunk(sk, (a + x) * C, dk, (o + x) * C, C);
-      dp[o + x] = sp[a + x]!;
-      dd[o + x] = sd[a + x]!;
-    }
-    return;
-  }
-  dk.set(sk.subarray(a * C, b * C), o * C);
-  dp.set(sp.subarray(a, b), o);
-  dd.set(sd.subarray(a, b), o);
-}
-
-function setEntry(ptrs: Float64Array, kinds: Uint8Array, i: number, r: BNode | number): void {
+/** Writes a leaf entry's pointer; true if it points to a node (maybe a temporary id). */
+function setEntry(dv: DataView, o: number, r: BNode | number): boolean {
   if (typeof r === 'number') {
-    ptrs[i] = r;
-    kinds[i] = KIND_VALUE;
-  } else {
-    ptrs[i] = r.addr;
-    kinds[i] = KIND_TRIE;
+    setPtr(dv, o, r, false);
+    return false;
   }
+  setPtr(dv, o, r.addr, true);
+  return true;
 }

@@ -1,20 +1,18 @@
 /**
- * Searches inside one decoded B+-tree node. A node's `keys` are n chunks of C bytes in ascending
- * order. In a leaf they are the chunks of the entries; in an internal node keys[i] is the exact
- * smallest chunk stored under child i.
+ * Searches inside one B+-tree node. A node's chunks are n chunks of C bytes in ascending order,
+ * in place in the node's bytes. In a leaf they are the chunks of the entries; in an internal node
+ * chunk i is the exact smallest chunk stored under child i.
  *
- * Searches do not loop over chunk bytes: the first search of a node builds its search array
- * (`BNode.words`), one record of S = W + 2 32-bit words per entry: the chunk as W = ceil(C / 4)
- * big-endian words with the sign bit flipped (so signed comparison is byte order), zero-padded,
- * then the pointer as two words (low 32 bits, high 21 bits with bit 31 = sub-trie), so the
- * pointer of the entry a search ends on is in the same cache line as its chunk. The searched
- * key's chunk is converted once per node level (keyWords). A probe then costs a couple of integer
- * comparisons, and a lookup touches few cache lines (the index is memory-bound when it is large).
+ * Searches do not loop over chunk bytes: the searched key's chunk is converted once per node
+ * level into W = ceil(C / 4) big-endian 32-bit words with the sign bit flipped, zero-padded
+ * (keyWords), so that signed comparison is byte order, and a probe reads the node's chunk the
+ * same way (a big-endian DataView read, sign flipped). A probe then costs a couple of integer
+ * comparisons and no decoding of the node is needed.
  */
 
-import { allocInt32, type BNode } from './node.js';
+import type { BNode } from './node.js';
 
-const TWO32 = 0x1_0000_0000;
+const SIGN = 0x80000000 | 0;
 
 /** Words per chunk. */
 export function wordsPerChunk(C: number): number {
@@ -29,6 +27,14 @@ export function keyWords(key: Uint8Array, level: number, C: number, out: Int32Ar
   const rem = len - p0;
   const mk = rem <= 0 ? 0 : rem < C ? rem : C;
   const W = (C + 3) >> 2;
+  if ((C & 3) === 0 && p0 + D <= len) {
+    // The common case: whole words, all key bytes, the marker last.
+    for (let w = 0, q = p0; w < W; w++, q += 4) {
+      const b3 = w === W - 1 ? mk : key[q + 3]!;
+      out[w] = ((key[q]! << 24) | (key[q + 1]! << 16) | (key[q + 2]! << 8) | b3) ^ SIGN;
+    }
+    return;
+  }
   let acc = 0;
   let w = 0;
   if (p0 + D <= len) {
@@ -36,7 +42,7 @@ export function keyWords(key: Uint8Array, level: number, C: number, out: Int32Ar
       const b = j < D ? key[p0 + j]! : j === D ? mk : 0;
       acc = (acc << 8) | b;
       if ((j & 3) === 3) {
-        out[w++] = acc ^ 0x80000000;
+        out[w++] = acc ^ SIGN;
         acc = 0;
       }
     }
@@ -45,180 +51,93 @@ export function keyWords(key: Uint8Array, level: number, C: number, out: Int32Ar
       const b = j < D ? (p0 + j < len ? key[p0 + j]! : 0) : j === D ? mk : 0;
       acc = (acc << 8) | b;
       if ((j & 3) === 3) {
-        out[w++] = acc ^ 0x80000000;
+        out[w++] = acc ^ SIGN;
         acc = 0;
       }
     }
   }
 }
 
-/** Entries per fence group. */
-const G = 16;
-
-/** Number of fence words before the entry records of a node of n entries. */
-function fenceWords(n: number): number {
-  return (n + G - 1) >> 4;
-}
-
 /**
- * The node's search array, built on first use. Only for written nodes (pointers final): the
- * writer clears it when it fixes up the pointers of new nodes.
- *
- * Layout: F = ceil(n / 16) fence words (the first word of entries 0, 16, 32, ...), then the n
- * entry records of S = W + 2 words. A search first narrows to one group of 16 entries through
- * the fence (one cache line for a 4 KiB node), then searches inside the group.
+ * Compares the key words with the C-byte chunk at byte offset o of (dv, u8) (views of the same
+ * memory): negative if the key is smaller.
  */
-export function nodeWords(node: BNode, C: number): Int32Array {
-  let words = node.words;
-  if (words !== null) return words;
-  const W = (C + 3) >> 2;
-  const S = W + 2;
-  const n = node.n;
-  const F = fenceWords(n);
-  const keys = node.keys;
-  const ptrs = node.ptrs;
-  const kinds = node.kinds;
-  words = allocInt32(F + n * S);
-  const whole = (C & 3) === 0;
-  for (let i = 0; i < n; i++) {
-    const base = i * C;
-    let w = F + i * S;
-    if (whole) {
-      for (let b = base; b < base + C; b += 4, w++) {
-        words[w] = ((keys[b]! << 24) | (keys[b + 1]! << 16) | (keys[b + 2]! << 8) | keys[b + 3]!) ^ 0x80000000;
-      }
-    } else {
-      let acc = 0;
-      for (let j = 0; j < W * 4; j++) {
-        acc = (acc << 8) | (j < C ? keys[base + j]! : 0);
-        if ((j & 3) === 3) {
-          words[w++] = acc ^ 0x80000000;
-          acc = 0;
-        }
-      }
-    }
-    const v = ptrs[i]!;
-    const lo = v >>> 0;
-    words[w] = lo;
-    words[w + 1] = ((v - lo) / TWO32) | (kinds !== null && kinds[i] !== 0 ? 0x80000000 : 0);
-    if ((i & (G - 1)) === 0) words[i >> 4] = words[F + i * S]!;
-  }
-  node.words = words;
-  return words;
-}
-
-/** Pointer of entry i (of a node of n entries) from the search array. */
-export function wordsPtr(words: Int32Array, n: number, i: number, W: number): number {
-  const b = fenceWords(n) + i * (W + 2) + W;
-  return (words[b + 1]! & 0x1fffff) * TWO32 + (words[b]! >>> 0);
-}
-
-/** True if leaf entry i points to a sub-trie. */
-export function wordsIsTrie(words: Int32Array, n: number, i: number, W: number): boolean {
-  return words[fenceWords(n) + i * (W + 2) + W + 1]! < 0;
-}
-
-/** Compares the key words with the chunk of the entry whose record starts at `base`. */
-function cmpAt(kw: Int32Array, words: Int32Array, base: number, W: number): number {
-  for (let w = 0; w < W; w++) {
-    const d = kw[w]! - words[base + w]!;
+export function cmpWords(kw: Int32Array, dv: DataView, u8: Uint8Array, o: number, C: number): number {
+  const full = C >> 2;
+  for (let w = 0; w < full; w++) {
+    const d = kw[w]! - (dv.getInt32(o + 4 * w, false) ^ SIGN);
     if (d !== 0) return d;
   }
-  return 0;
+  const r = C & 3;
+  if (r === 0) return 0;
+  // A partial last word: the remaining bytes, zero-padded.
+  const b = o + 4 * full;
+  let acc = u8[b]! << 24;
+  if (r > 1) acc |= u8[b + 1]! << 16;
+  if (r > 2) acc |= u8[b + 2]! << 8;
+  return kw[full]! - (acc ^ SIGN);
 }
 
-/** Compares the key words with entry i's chunk (node of n entries): negative if the key is smaller. */
-export function cmpW(kw: Int32Array, words: Int32Array, n: number, i: number, W: number): number {
-  return cmpAt(kw, words, fenceWords(n) + i * (W + 2), W);
+/** Compares the key words with entry i's chunk: negative if the key is smaller. */
+export function cmpEntry(kw: Int32Array, node: BNode, i: number, C: number): number {
+  return cmpWords(kw, node.dv, node.u8, node.ko + i * C, C);
 }
 
-/**
- * Narrows a search to [lo, hi): every entry before lo has a chunk < the key and every entry from
- * hi on a chunk > the key (judged on the first word, through the fence). Returns lo * 65536 + hi.
- */
-function narrow(words: Int32Array, n: number, k0: number): number {
-  const F = fenceWords(n);
-  // Last fence word < k0, and first fence word > k0.
-  let a = 0;
-  let b = F;
-  while (a < b) {
-    const m = (a + b) >> 1;
-    if (words[m]! < k0) a = m + 1;
-    else b = m;
-  }
-  // a = first fence >= k0: groups before a - 1 are entirely < k0 in their first word... only the
-  // group a - 1 may hold entries >= k0.
-  const lo = a > 0 ? (a - 1) << 4 : 0;
-  let c = a;
-  let d = F;
-  while (c < d) {
-    const m = (c + d) >> 1;
-    if (words[m]! <= k0) c = m + 1;
-    else d = m;
-  }
-  // c = first fence > k0: entries from group c on are > the key.
-  const hi = c < F ? c << 4 : n;
-  return lo * 65536 + hi;
-}
-
-/** Index of the first entry in [from, n) whose chunk is >= the key chunk (n if none). */
-export function lowerBound(node: BNode, kw: Int32Array, C: number, from = 0): number {
-  const words = nodeWords(node, C);
-  const W = (C + 3) >> 2;
-  const S = W + 2;
-  const n = node.n;
-  const F = fenceWords(n);
-  const r = narrow(words, n, kw[0]!);
-  let lo = Math.max(from, Math.floor(r / 65536));
-  let hi = Math.max(lo, r % 65536);
+/** Index of the first of the n chunks at ko, from `from` on, that is >= the key chunk (n if none). */
+export function lowerBoundAt(dv: DataView, u8: Uint8Array, ko: number, n: number, kw: Int32Array, C: number, from: number): number {
+  let lo = from;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (cmpAt(kw, words, F + mid * S, W) > 0) lo = mid + 1;
+    if (cmpWords(kw, dv, u8, ko + mid * C, C) > 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-/** Index of the first entry whose chunk is > the key chunk (n if none). */
-export function upperBound(node: BNode, kw: Int32Array, C: number): number {
-  const words = nodeWords(node, C);
-  const W = (C + 3) >> 2;
-  const S = W + 2;
-  const n = node.n;
-  const F = fenceWords(n);
-  const r = narrow(words, n, kw[0]!);
-  let lo = Math.floor(r / 65536);
-  let hi = r % 65536;
+/** Index of the first of the n chunks at ko, from `from` on, that is > the key chunk (n if none). */
+export function upperBoundAt(dv: DataView, u8: Uint8Array, ko: number, n: number, kw: Int32Array, C: number, from: number): number {
+  let lo = from;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (cmpAt(kw, words, F + mid * S, W) >= 0) lo = mid + 1;
+    if (cmpWords(kw, dv, u8, ko + mid * C, C) >= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-/** Internal node: index of the child whose range holds the key chunk (last i >= from with chunk_i <= key, else `from`). */
-export function findChild(node: BNode, kw: Int32Array, C: number, from = 0): number {
-  const i = upperBound(node, kw, C) - 1;
-  return i < from ? from : i;
-}
-
-/** Leaf: index of the entry whose chunk equals the key chunk, or -1. */
-export function findExact(node: BNode, kw: Int32Array, C: number): number {
-  const words = nodeWords(node, C);
-  const W = (C + 3) >> 2;
-  const S = W + 2;
-  const n = node.n;
-  const F = fenceWords(n);
-  const r = narrow(words, n, kw[0]!);
-  let lo = Math.floor(r / 65536);
-  let hi = (r % 65536) - 1;
+/** Index of the chunk equal to the key chunk among the n chunks at ko, or -1. */
+export function findExactAt(dv: DataView, u8: Uint8Array, ko: number, n: number, kw: Int32Array, C: number): number {
+  let lo = 0;
+  let hi = n - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const c = cmpAt(kw, words, F + mid * S, W);
+    const c = cmpWords(kw, dv, u8, ko + mid * C, C);
     if (c === 0) return mid;
     if (c > 0) lo = mid + 1;
     else hi = mid - 1;
   }
   return -1;
+}
+
+/** Index of the first entry in [from, n) whose chunk is >= the key chunk (n if none). */
+export function lowerBound(node: BNode, kw: Int32Array, C: number, from = 0): number {
+  return lowerBoundAt(node.dv, node.u8, node.ko, node.n, kw, C, from);
+}
+
+/** Index of the first entry in [from, n) whose chunk is > the key chunk (n if none). */
+export function upperBound(node: BNode, kw: Int32Array, C: number, from = 0): number {
+  return upperBoundAt(node.dv, node.u8, node.ko, node.n, kw, C, from);
+}
+
+/** Internal node: index of the child whose range holds the key chunk (last i >= from with chunk_i <= key, else `from`). */
+export function findChild(node: BNode, kw: Int32Array, C: number, from = 0): number {
+  const i = upperBound(node, kw, C, from) - 1;
+  return i < from ? from : i;
+}
+
+/** Leaf: index of the entry whose chunk equals the key chunk, or -1. */
+export function findExact(node: BNode, kw: Int32Array, C: number): number {
+  return findExactAt(node.dv, node.u8, node.ko, node.n, kw, C);
 }

@@ -5,7 +5,7 @@
 import { NodeCache } from './cache.js';
 import { corrupt, HBTrieError } from './errors.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_KEY_LENGTH, MIN_CHUNK_SIZE } from './keys.js';
-import { BNode, decodeNode, decodePiece, HEADER_SIZE, PTR_SIZE, TRIE_HEADER_SIZE } from './node.js';
+import { BNode, decodeNode, decodePiece, HEADER_SIZE, PTR_SIZE, ptrAt, Scratch, TRIE_HEADER_SIZE } from './node.js';
 import { checkBlockSize, type NodeStore } from './store.js';
 
 /**
@@ -25,10 +25,11 @@ export interface HBTrieOptions {
   /** Bytes per key chunk, 4 to 64; default 8. Fixed for the life of an index. */
   chunkSize?: number;
   /**
-   * Capacity of the decoded-node cache, in nodes; default 16384. A cached node costs about twice
-   * its serialized size (its entries, plus a search array once it has been searched), and node
-   * memory is carved from 64 KiB arenas, so a cached node can keep up to one arena alive.
+   * Memory for cached nodes, in bytes; default 64 MiB. A cached node costs its serialized size
+   * (nodes are kept in their byte form) plus a small object.
    */
+  cacheBytes?: number;
+  /** Older form of cacheBytes: a capacity in nodes, taken as that many blocks. */
   cacheNodes?: number;
   /** Largest key accepted; default and maximum 65535. */
   maxKeyLength?: number;
@@ -48,6 +49,8 @@ export class Core {
   readonly cache: NodeCache;
   /** Scratch for the searched chunk as words (lookups only; see btree.ts). */
   readonly kw: Int32Array = new Int32Array(16);
+  /** Batch scratch memory, reused from batch to batch (null while a batch holds it). */
+  private scratch: Scratch | null = new Scratch();
 
   constructor(opts: HBTrieOptions) {
     const C = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -72,20 +75,42 @@ export class Core {
     if (rootCap < 4) {
       throw new HBTrieError('INVALID_ARGUMENT', `block size ${store.blockSize} is too small for chunk size ${C}`);
     }
-    this.cache = new NodeCache(opts.cacheNodes ?? 16384);
+    const cacheBytes = opts.cacheBytes ?? (opts.cacheNodes !== undefined ? opts.cacheNodes * store.blockSize : 64 << 20);
+    if (typeof cacheBytes !== 'number' || !(cacheBytes > 0)) throw new HBTrieError('INVALID_ARGUMENT', `cache size ${cacheBytes} must be a positive number`);
+    this.cache = new NodeCache(cacheBytes, store.blockSize);
   }
 
-  /** The decoded node at `addr` (from the cache, or read, verified and cached). */
+  /** The node at `addr` (from the cache, or read, verified and cached). */
   load(addr: number): BNode {
     const hit = this.cache.get(addr);
     if (hit !== undefined) return hit;
     return this.loadMiss(addr);
   }
 
+  /**
+   * The node that entry i of `node` (a written node) points to, through `node.kids` when it was
+   * looked up before (no cache lookup: a lookup follows object references down the trie).
+   */
+  child(node: BNode, i: number): BNode {
+    const kids = node.kids;
+    if (kids !== null) {
+      const c = kids[i];
+      if (c !== undefined && !c.dead) {
+        c.hot = true;
+        return c;
+      }
+    }
+    const c = this.load(ptrAt(node, i));
+    // Only nodes in the ring (which kills what it evicts), so that a kept reference never keeps
+    // memory alive that the cache has let go.
+    if (c.slab >= 0 && !node.dead) (node.kids ??= new Array<BNode | undefined>(node.n))[i] = c;
+    return c;
+  }
+
   private loadMiss(addr: number): BNode {
     if (!Number.isSafeInteger(addr) || addr < 0) throw new HBTrieError('INVALID_ARGUMENT', `bad node address ${addr}`);
     this.cache.misses++;
-    const node = decodeNode(this.store.read(addr), addr, this.C);
+    const node = decodeNode(this.store.read(addr), addr, this.C, this.cache);
     if (node.pieces !== null) this.readPrefix(node);
     this.cache.set(addr, node);
     return node;
@@ -108,8 +133,20 @@ export class Core {
       at = p.next;
     }
     if (got !== total) throw corrupt(node.addr, `prefix pieces hold ${got} of ${total} bytes`);
-    node.prefix = prefix;
+    node.setPrefix(prefix, prefix, 0);
     node.pieces = pieces;
+  }
+
+  /** Scratch memory for a batch (a fresh one if another batch, e.g. a nested one, holds it). */
+  takeScratch(): Scratch {
+    const s = this.scratch ?? new Scratch();
+    this.scratch = null;
+    s.reset();
+    return s;
+  }
+
+  giveScratch(s: Scratch): void {
+    this.scratch = s;
   }
 
   readKey(value: number): Uint8Array {

@@ -6,7 +6,7 @@
 import type { Core } from './core.js';
 import { corrupt } from './errors.js';
 import { compareKeys, encodeChunks } from './keys.js';
-import { type BNode, KIND_TRIE } from './node.js';
+import { type BNode, isTrieAt, ptrAt } from './node.js';
 
 export interface TrieStats {
   /** B+-tree nodes (leaf + internal) reachable from the root. */
@@ -71,7 +71,7 @@ export function collectNodes(core: Core, root: number | null): Map<number, numbe
     out.set(addr, node.size);
     if (node.pieces !== null) for (let i = 0; i < node.pieces.length; i += 2) out.set(node.pieces[i]!, node.pieces[i + 1]!);
     for (let i = 0; i < node.n; i++) {
-      if (!node.leaf || node.kinds![i] === KIND_TRIE) stack.push(node.ptrs[i]!);
+      if (!node.leaf || isTrieAt(node, i)) stack.push(ptrAt(node, i));
     }
   }
   return out;
@@ -147,12 +147,13 @@ export function check(core: Core, root: number | null, opts: CheckOptions = {}):
     }
     if (node.n < 1) throw corrupt(a, 'empty node');
     if (node.size > core.blockSize) throw corrupt(a, `node of ${node.size} bytes is larger than a block`);
-    const keys = node.keys;
+    const keys = node.u8;
+    const ko = node.ko;
     for (let i = 1; i < node.n; i++) {
-      if (cmpBytes(keys, (i - 1) * C, keys, i * C, C) >= 0) throw corrupt(a, `chunks not ascending at entry ${i}`);
+      if (cmpBytes(keys, ko + (i - 1) * C, keys, ko + i * C, C) >= 0) throw corrupt(a, `chunks not ascending at entry ${i}`);
     }
-    if (f.min !== null && cmpBytes(keys, 0, f.min, 0, C) !== 0) throw corrupt(a, 'first chunk differs from the parent key');
-    if (f.max !== null && cmpBytes(keys, (node.n - 1) * C, f.max, 0, C) >= 0) throw corrupt(a, 'last chunk not below the next parent key');
+    if (f.min !== null && cmpBytes(keys, ko, f.min, 0, C) !== 0) throw corrupt(a, 'first chunk differs from the parent key');
+    if (f.max !== null && cmpBytes(keys, ko + (node.n - 1) * C, f.max, 0, C) >= 0) throw corrupt(a, 'last chunk not below the next parent key');
     const leafDepth = f.start >= 0 ? { d: -1 } : f.leafDepth;
     const btDepth = f.start >= 0 ? 1 : f.btDepth;
     if (node.leaf) {
@@ -164,21 +165,22 @@ export function check(core: Core, root: number | null, opts: CheckOptions = {}):
     }
     // Children pushed in reverse so they pop in key order.
     for (let i = node.n - 1; i >= 0; i--) {
-      const chunk = keys.subarray(i * C, i * C + C);
+      // A copy: frames outlive this node's memory (later loads may reuse it; see cache.ts).
+      const chunk = keys.slice(ko + i * C, ko + i * C + C);
       if (!node.leaf) {
         stack.push({
-          addr: node.ptrs[i]!,
+          addr: ptrAt(node, i),
           start: -1,
           level,
           path,
           min: chunk,
-          max: i + 1 < node.n ? keys.subarray((i + 1) * C, (i + 2) * C) : f.max,
+          max: i + 1 < node.n ? keys.slice(ko + (i + 1) * C, ko + (i + 2) * C) : f.max,
           depth: f.depth + 1,
           trieDepth: f.trieDepth,
           btDepth: btDepth + 1,
           leafDepth,
         });
-      } else if (node.kinds![i] === KIND_TRIE) {
+      } else if (isTrieAt(node, i)) {
         if (chunk[C - 1] !== C) throw corrupt(a, `sub-trie entry ${i} has a final chunk`);
         let sub: Uint8Array | null = null;
         if (path !== null) {
@@ -187,7 +189,7 @@ export function check(core: Core, root: number | null, opts: CheckOptions = {}):
           sub.set(chunk, path.length);
         }
         stack.push({
-          addr: node.ptrs[i]!,
+          addr: ptrAt(node, i),
           start: level + 1,
           level: level + 1,
           path: sub,
@@ -201,7 +203,7 @@ export function check(core: Core, root: number | null, opts: CheckOptions = {}):
       } else {
         // A value: a pseudo-frame, so that it is visited in key order.
         stack.push({
-          addr: node.ptrs[i]!,
+          addr: ptrAt(node, i),
           start: -2,
           level,
           path: path === null ? null : concat(path, chunk),

@@ -15,7 +15,7 @@ import { findChild, keyWords, lowerBound, upperBound } from './btree.js';
 import type { Core } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, compareKeys } from './keys.js';
-import { type BNode, KIND_TRIE } from './node.js';
+import { type BNode, isTrieAt, ptrAt } from './node.js';
 
 export interface RangeOptions {
   /** Keys greater than this. Takes precedence over gte. */
@@ -101,11 +101,11 @@ export class Cursor implements IterableIterator<number> {
     }
     const d = this.depth - 1;
     if (d < 0 || this.remaining <= 0) return this.end();
-    const node = this.nodes[d]!;
+    const node = this.live(d);
     const i = this.idx[d]!;
     if (node.addr === this.stopAddr && i === this.stopIdx) return this.end();
     this.remaining--;
-    return { value: node.ptrs[i]!, done: false };
+    return { value: ptrAt(node, i), done: false };
   }
 
   return(): IteratorResult<number> {
@@ -126,6 +126,19 @@ export class Cursor implements IterableIterator<number> {
       this.stopAddr = this.nodes[d]!.addr;
       this.stopIdx = this.idx[d]!;
     }
+  }
+
+  /**
+   * The node of frame d, reloaded if the cache evicted it since the frame was pushed (loads made
+   * by this or another caller may reuse its memory; see cache.ts). Entry counts stay valid.
+   */
+  private live(d: number): BNode {
+    let node = this.nodes[d]!;
+    if (node.dead) {
+      node = this.core.load(node.addr);
+      this.nodes[d] = node;
+    }
+    return node;
   }
 
   private push(node: BNode, i: number): void {
@@ -152,10 +165,10 @@ export class Cursor implements IterableIterator<number> {
     const core = this.core;
     for (;;) {
       const d = this.depth - 1;
-      const node = this.nodes[d]!;
+      const node = this.live(d);
       const i = this.idx[d]!;
-      if (node.leaf && node.kinds![i] !== KIND_TRIE) return;
-      this.push(core.load(node.ptrs[i]!), 0);
+      if (node.leaf && !isTrieAt(node, i)) return;
+      this.push(core.child(node, i), 0);
     }
   }
 
@@ -163,10 +176,10 @@ export class Cursor implements IterableIterator<number> {
     const core = this.core;
     for (;;) {
       const d = this.depth - 1;
-      const node = this.nodes[d]!;
+      const node = this.live(d);
       const i = this.idx[d]!;
-      if (node.leaf && node.kinds![i] !== KIND_TRIE) return;
-      const child = core.load(node.ptrs[i]!);
+      if (node.leaf && !isTrieAt(node, i)) return;
+      const child = core.child(node, i);
       this.push(child, child.n - 1);
     }
   }
@@ -232,7 +245,7 @@ export class Cursor implements IterableIterator<number> {
       while (!node.leaf) {
         const i = findChild(node, kw, C);
         this.push(node, i);
-        node = core.load(node.ptrs[i]!);
+        node = core.child(node, i);
       }
       const i = lowerBound(node, kw, C);
       this.push(node, i);
@@ -240,15 +253,15 @@ export class Cursor implements IterableIterator<number> {
         this.advance();
         return;
       }
-      if (cmpKeyChunk(b, L, C, node.keys, i * C) < 0) {
+      if (cmpKeyChunk(b, L, C, node.u8, node.ko + i * C) < 0) {
         this.descendFirst();
         return;
       }
-      if (node.kinds![i] === KIND_TRIE) {
-        node = core.load(node.ptrs[i]!);
+      if (isTrieAt(node, i)) {
+        node = core.child(node, i);
         continue;
       }
-      const r = compareKeys(core.readKey(node.ptrs[i]!), b);
+      const r = compareKeys(core.readKey(ptrAt(node, i)), b);
       if (r > 0 || (r === 0 && !strict)) return;
       this.advance();
       return;
@@ -278,7 +291,7 @@ export class Cursor implements IterableIterator<number> {
       while (!node.leaf) {
         const i = findChild(node, kw, C);
         this.push(node, i);
-        node = core.load(node.ptrs[i]!);
+        node = core.child(node, i);
       }
       const i = upperBound(node, kw, C) - 1;
       this.push(node, i);
@@ -286,15 +299,15 @@ export class Cursor implements IterableIterator<number> {
         this.retreat();
         return;
       }
-      if (cmpKeyChunk(b, L, C, node.keys, i * C) > 0) {
+      if (cmpKeyChunk(b, L, C, node.u8, node.ko + i * C) > 0) {
         this.descendLast();
         return;
       }
-      if (node.kinds![i] === KIND_TRIE) {
-        node = core.load(node.ptrs[i]!);
+      if (isTrieAt(node, i)) {
+        node = core.child(node, i);
         continue;
       }
-      const r = compareKeys(core.readKey(node.ptrs[i]!), b);
+      const r = compareKeys(core.readKey(ptrAt(node, i)), b);
       if (r < 0 || (r === 0 && !strict)) return;
       this.retreat();
       return;

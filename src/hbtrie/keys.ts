@@ -160,7 +160,7 @@ export function compareKeys(a: Uint8Array, b: Uint8Array): number {
 export function keysEqual(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.length;
   if (n !== b.length) return false;
-  if (n <= 32) {
+  if (n <= 64) {
     for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
     return true;
   }

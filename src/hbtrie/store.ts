@@ -8,8 +8,8 @@
  * address is its block's address plus its offset inside the block.
  *
  * Calls per batch: one `allocateBlocks` and one `writeBlocks` (nothing at all for a batch that
- * changes nothing). Reads are synchronous; the trie caches decoded nodes, so `read` is only
- * called on a cache miss.
+ * changes nothing). Reads are synchronous; the trie caches nodes, so `read` is only called on a
+ * cache miss.
  */
 
 import { HBTrieError } from './errors.js';
@@ -18,10 +18,8 @@ export interface BlockWrite {
   /** Block address returned by allocateBlocks. */
   readonly addr: number;
   /**
-   * Exactly blockSize bytes. The store may keep this array; the trie never touches it again. It
-   * may be a view into an ArrayBuffer shared with other blocks of the same batch (the trie
-   * allocates blocks in groups of up to 16); a store that caches single blocks long-term and
-   * wants their memory freed independently should copy them.
+   * Exactly blockSize bytes: a view of the trie's node cache memory, valid only during the
+   * writeBlocks call (the cache reuses it later). A store that keeps the bytes copies them.
    */
   readonly data: Uint8Array;
 }
@@ -43,7 +41,10 @@ export interface NodeStore {
    * children's addresses.
    */
   allocateBlocks(count: number): number[];
-  /** Writes the blocks of one batch, all previously allocated; called once per batch. */
+  /**
+   * Writes the blocks of one batch, all previously allocated; called once per batch. The data
+   * must be copied, not kept (see BlockWrite.data).
+   */
   writeBlocks(blocks: readonly BlockWrite[]): void;
 }
 
@@ -54,11 +55,16 @@ export interface MemoryNodeStoreOptions {
   baseAddress?: number;
 }
 
-/** A NodeStore over an in-memory array of blocks, for tests and benchmarks. */
+/** Blocks per storage chunk of a MemoryNodeStore. */
+const CHUNK_BLOCKS = 256;
+
+/** A NodeStore over in-memory blocks, for tests and benchmarks. */
 export class MemoryNodeStore implements NodeStore {
   readonly blockSize: number;
   private readonly base: number;
+  /** Block i is blocks[i] (a view into a storage chunk of CHUNK_BLOCKS blocks), once written. */
   private readonly blocks: (Uint8Array | undefined)[] = [];
+  private readonly chunks: Uint8Array[] = [];
   private nextBlock = 0;
   /** Counters, for tests and benchmarks. */
   reads = 0;
@@ -101,7 +107,13 @@ export class MemoryNodeStore implements NodeStore {
       if (data.length !== this.blockSize) throw new HBTrieError('INVALID_ARGUMENT', `block ${addr} has ${data.length} bytes`);
       const bi = rel / this.blockSize;
       if (this.blocks[bi] !== undefined) throw new HBTrieError('INVALID_ARGUMENT', `block ${addr} written twice`);
-      this.blocks[bi] = data;
+      const ci = Math.floor(bi / CHUNK_BLOCKS);
+      // Not zero-filled: a block's bytes are written before they can be read.
+      while (this.chunks.length <= ci) this.chunks.push(Buffer.allocUnsafeSlow(CHUNK_BLOCKS * this.blockSize));
+      const o = (bi % CHUNK_BLOCKS) * this.blockSize;
+      const block = this.chunks[ci]!.subarray(o, o + this.blockSize);
+      block.set(data);
+      this.blocks[bi] = block;
       this.blocksWritten++;
     }
   }

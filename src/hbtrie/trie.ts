@@ -13,11 +13,12 @@
  */
 
 import { Batch, type BatchOp, type BatchResult, checkOps } from './batch.js';
-import { findChild, findExact, keyWords, nodeWords, wordsIsTrie, wordsPtr } from './btree.js';
+import { findExactAt, keyWords, upperBoundAt } from './btree.js';
 import { Core, type HBTrieOptions } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, keysEqual } from './keys.js';
 import { check, collectNodes, type CheckOptions, type TrieStats } from './inspect.js';
+import { FLAG_EXTERNAL_PREFIX, FLAG_ROOT, HEADER_SIZE, HOT_MARK, rd32, readPtr, SIDE_REF, TRIE_HEADER_SIZE, TYPE_INTERNAL } from './node.js';
 import { Cursor, type RangeOptions } from './iterator.js';
 
 export class HBTrie {
@@ -50,29 +51,92 @@ export class HBTrie {
     checkKey(key, this.core.maxKeyLength);
     if (root === null) return undefined;
     const core = this.core;
+    const cache = core.cache;
     const C = core.C;
     const kw = core.kw;
-    const W = (C + 3) >> 2;
-    let node = core.load(root);
+    // The walk goes by location, reading each node's header and entries from its bytes in the
+    // cache's memory, and finding each child through its parent slab's side table (see cache.ts)
+    // when it can: so a warm lookup touches the nodes' bytes and little else. (u8, dv): the
+    // memory; b: the node's offset in it; s: its slab, -1 outside the ring.
+    const top = core.load(root);
+    let u8 = top.u8;
+    let dv = top.dv;
+    let b = top.base;
+    let s = top.slab;
+    // Where the current node's address can be read (its parent's pointer), for the rare node
+    // whose prefix is in pieces.
+    let pdv: DataView | null = null;
+    let pslot = 0;
+    let L = 0;
     for (;;) {
-      // Skipped prefix.
-      const L = node.level;
-      const st = L - node.prefixLen;
-      if (L > st) {
-        const P = node.prefix;
-        for (let p = st; p < L; p++) if (cmpKeyChunk(key, p, C, P, (p - st) * C) !== 0) return undefined;
+      u8[b + HOT_MARK] = 1;
+      const n = u8[b + 6]! | (u8[b + 7]! << 8);
+      const flags = u8[b + 13]!;
+      let ko = b + HEADER_SIZE;
+      if ((flags & FLAG_ROOT) !== 0) {
+        // A trie node's root: its level, and the skipped prefix.
+        L = rd32(u8, b + 16);
+        const st = L - rd32(u8, b + 20);
+        ko += TRIE_HEADER_SIZE;
+        if ((flags & FLAG_EXTERNAL_PREFIX) !== 0) {
+          ko += 8;
+          const P = core.load(pdv === null ? root : readPtr(pdv, pslot)).prefix;
+          for (let p = st, o = 0; p < L; p++, o += C) if (cmpKeyChunk(key, p, C, P, o) !== 0) return undefined;
+        } else {
+          for (let p = st; p < L; p++, ko += C) if (cmpKeyChunk(key, p, C, u8, ko) !== 0) return undefined;
+        }
+        keyWords(key, L, C, kw);
       }
-      keyWords(key, L, C, kw);
-      while (!node.leaf) {
-        const ci = findChild(node, kw, C); // builds node.words
-        node = core.load(wordsPtr(node.words!, node.n, ci, W));
+      const po = ko + n * C;
+      let i: number;
+      if (u8[b + 5] === TYPE_INTERNAL) {
+        i = upperBoundAt(dv, u8, ko, n, kw, C, 0) - 1;
+        if (i < 0) i = 0;
+      } else {
+        i = findExactAt(dv, u8, ko, n, kw, C);
+        if (i < 0) return undefined;
+        if (dv.getInt32(po + 8 * i + 4, true) >= 0) return readPtr(dv, po + 8 * i); // a value
       }
-      const i = findExact(node, kw, C);
-      if (i < 0) return undefined;
-      const words = nodeWords(node, C);
-      const v = wordsPtr(words, node.n, i, W);
-      if (!wordsIsTrie(words, node.n, i, W)) return v;
-      node = core.load(v);
+      // Down to the node entry i points to: where a previous lookup found it, if it is still
+      // there (its slab's epoch unchanged), else through the cache.
+      const slot = po + 8 * i;
+      const ref = s >= 0 ? dv.getUint32(b + SIDE_REF, true) : 0;
+      if (ref !== 0) {
+        const side = cache.side[s]!;
+        const k = ref - 1 + 2 * i;
+        const loc = side[k]!;
+        const ep = side[k + 1]!;
+        if (ep !== 0 && cache.epochs[loc >>> 20] === ep) {
+          pdv = dv;
+          pslot = slot;
+          s = loc >>> 20;
+          b = loc & 0xfffff;
+          const m = cache.slabs[s]!;
+          u8 = m.u8;
+          dv = m.dv;
+          continue;
+        }
+      }
+      const ps = s;
+      const pe = s >= 0 ? cache.epochs[s]! : 0;
+      const c = core.load(readPtr(dv, slot));
+      if (ps >= 0 && c.slab >= 0 && cache.epochs[ps] === pe) {
+        // (The parent has not moved: b and i still say where its side entries go.)
+        let r = dv.getUint32(b + SIDE_REF, true);
+        if (r === 0) {
+          r = cache.sideAlloc(ps, 2 * n) + 1;
+          dv.setUint32(b + SIDE_REF, r, true);
+        }
+        const side = cache.side[ps]!;
+        side[r - 1 + 2 * i] = (c.slab << 20) | c.base;
+        side[r - 1 + 2 * i + 1] = cache.epochs[c.slab]!;
+      }
+      pdv = dv;
+      pslot = slot;
+      u8 = c.u8;
+      dv = c.dv;
+      b = c.base;
+      s = c.slab;
     }
   }
 
@@ -94,8 +158,9 @@ export class HBTrie {
     if (root !== null && (!Number.isSafeInteger(root) || root < 0)) {
       throw new HBTrieError('INVALID_ARGUMENT', `bad root address ${root}`);
     }
+    const scratch = this.core.takeScratch();
     try {
-      return new Batch(this.core, ops).run(root);
+      return new Batch(this.core, ops, scratch).run(root);
     } catch (e) {
       // The batch recurses once per trie level. Nothing is written before the end of a batch,
       // so the index is unchanged.
@@ -103,6 +168,8 @@ export class HBTrie {
         throw new HBTrieError('TOO_DEEP', 'the trie is too deep for this batch (keys that are long chains of prefixes of one another); nothing was written');
       }
       throw e;
+    } finally {
+      this.core.giveScratch(scratch);
     }
   }
 

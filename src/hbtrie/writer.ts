@@ -11,7 +11,7 @@
  */
 
 import type { Core } from './core.js';
-import { BNode, encodeNode, encodePiece, nodeSize, PIECE_HEADER_SIZE } from './node.js';
+import { BNode, encodeNode, encodePiece, Mem, nodeSize, PIECE_HEADER_SIZE, readPtr } from './node.js';
 
 interface Item {
   size: number;
@@ -33,7 +33,6 @@ export interface WriteSummary {
 }
 
 const BUCKET = 16;
-const GROUP = 16;
 
 export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSummary {
   const C = core.C;
@@ -64,10 +63,13 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
           prev = p;
         }
       }
-      const ptrs = node.ptrs;
-      for (let i = 0; i < node.n; i++) {
-        const p = ptrs[i]!;
-        if (p < 0) stack.push(newNodes[-p - 1]!);
+      // Children built by this batch (temporary ids); written children need nothing.
+      if (node.temp) {
+        const dv = node.dv;
+        for (let i = 0, o = node.po; i < node.n; i++, o += 8) {
+          const p = readPtr(dv, o);
+          if (p < 0) stack.push(newNodes[-p - 1]!);
+        }
       }
     }
   }
@@ -103,42 +105,51 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
   for (const it of items) it.addr = blockAddrs[it.bin]! + it.off;
   const resolve = (p: number): number => itemOf[-p - 1]!.addr;
 
-  // 4. Serialize.
-  // Blocks are carved out of shared allocations of up to GROUP blocks (fewer, larger backing
-  // stores are much cheaper for V8's garbage collector than thousands of 4 KiB ones).
-  const bufs: Uint8Array[] = [];
-  for (let b = 0; b < binFree.length; b += GROUP) {
-    const cnt = Math.min(GROUP, binFree.length - b);
-    const ab = new ArrayBuffer(cnt * bs);
-    for (let k = 0; k < cnt; k++) bufs.push(new Uint8Array(ab, k * bs, bs));
+  // 4. Serialize, into the node cache's memory: the nodes stay cached as they are written (a
+  // node is its bytes; see node.ts and cache.ts). The blocks are allocated as one run, so that
+  // none of them is reclaimed before its nodes are cached.
+  const cache = core.cache;
+  const nbins = binFree.length;
+  const mems: Mem[] = new Array(nbins);
+  const bases: number[] = new Array(nbins);
+  const slabs: number[] = new Array(nbins);
+  cache.beginRun();
+  try {
+    for (let b = 0; b < nbins; b++) {
+      bases[b] = cache.alloc(bs);
+      mems[b] = cache.mem;
+      slabs[b] = cache.slab;
+    }
+  } finally {
+    cache.endRun();
   }
   let bytes = 0;
   for (const it of items) {
-    const buf = bufs[it.bin]!;
+    const base = bases[it.bin]! + it.off;
     if (it.node !== null) {
       const fp = firstPiece.get(it.node);
-      encodeNode(it.node, C, inlineMax, buf, it.off, resolve, fp === undefined ? -1 : fp.addr);
+      encodeNode(it.node, C, inlineMax, mems[it.bin]!, base, resolve, fp === undefined ? -1 : fp.addr);
+      it.node.slab = slabs[it.bin]!;
     } else {
-      encodePiece(buf, it.off, C, it.owner!.prefix, it.start, it.end, it.next === null ? -1 : it.next.addr);
+      encodePiece(mems[it.bin]!.u8, base, C, it.owner!.prefix, it.start, it.end, it.next === null ? -1 : it.next.addr);
     }
     bytes += it.size;
   }
+  // Nodes fill each block from its start; the rest of the block is zero (the memory is reused).
+  for (let b = 0; b < nbins; b++) {
+    const end = bases[b]! + bs;
+    mems[b]!.u8.fill(0, end - binFree[b]!, end);
+  }
 
   // 5. Write, in address order.
-  const writes = blockAddrs.map((addr, b) => ({ addr, data: bufs[b]! })).sort((x, y) => x.addr - y.addr);
+  const writes = blockAddrs
+    .map((addr, b) => ({ addr, data: mems[b]!.u8.subarray(bases[b]!, bases[b]! + bs) }))
+    .sort((x, y) => x.addr - y.addr);
   if (writes.length > 0) core.store.writeBlocks(writes);
 
-  // 6. The new nodes become ordinary decoded nodes: final addresses, cached.
-  for (const it of items) {
-    const node = it.node;
-    if (node === null) continue;
-    const ptrs = node.ptrs;
-    for (let i = 0; i < node.n; i++) {
-      const p = ptrs[i]!;
-      if (p < 0) ptrs[i] = resolve(p);
-    }
-    node.words = null; // the search array embeds pointers: rebuild it from the final ones
-  }
+  // 6. The new nodes become ordinary written nodes (their entries already point into their
+  // blocks, with final pointers): final addresses, cached in memory order (see cache.ts).
+  items.sort((a, b) => a.bin - b.bin || a.off - b.off);
   for (const it of items) {
     const node = it.node;
     if (node === null) continue;
@@ -150,7 +161,7 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
       for (let p: Item | null = fp; p !== null; p = p.next) pieces.push(p.addr, p.size);
       node.pieces = pieces;
     }
-    core.cache.set(node.addr, node);
+    cache.set(node.addr, node);
   }
   return { nodes: items.length, bytes, blocks: writes.map((w) => w.addr) };
 }
