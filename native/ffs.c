@@ -13,9 +13,14 @@
 
 #include "ffs_backend.h"
 
+extern const struct ffs_backend ffs_backend_nvmed;     /* backend_nvmed.c */
+extern const struct ffs_backend ffs_backend_uring_cmd; /* backend_uring_cmd.c */
+
 static const struct ffs_backend *const backends[] = {
 	&ffs_backend_psync,
 	&ffs_backend_uring,
+	&ffs_backend_uring_cmd,
+	&ffs_backend_nvmed,
 };
 
 static const struct ffs_backend *find_backend(const char *name)

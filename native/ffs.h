@@ -118,6 +118,21 @@ const char *ffs_backend_name(struct ffs_dev *dev);
 /* Whether a backend can work on this machine at all (e.g. io_uring_setup succeeds). */
 int ffs_backend_available(const char *backend);
 int ffs_abi_version(void);
+
+/*
+ * CRC32C (Castagnoli; reflected, initial value and final XOR 0xFFFFFFFF) of the len bytes at
+ * buf + offset (the offset serves FFI callers that pass a whole array), continuing from
+ * `seed` (0 to start; a previous result to continue). SSE4.2 where the CPU has it, tables
+ * elsewhere. Pure functions: callable from any thread, no device needed.
+ */
+uint32_t ffs_crc32c(uint32_t seed, const void *buf, uint64_t offset, uint64_t len);
+/*
+ * For i < count: CRC32C of frame[spans[2i], spans[2i] + spans[2i+1]), stored little-endian in
+ * the 4 bytes right after that range (a ForestFS record's trailing checksum).
+ */
+void ffs_crc32c_records(uint8_t *frame, const uint32_t *spans, uint32_t count);
+/* 1 when ffs_crc32c uses the CPU's crc32 instruction. */
+int ffs_crc32c_hw(void);
 void ffs_close(struct ffs_dev *dev);
 
 #ifdef __cplusplus

@@ -1,3 +1,4 @@
+import koffi from 'koffi';
 import type { BlockDevice, DeviceBuffer } from './types.js';
 
 /**
@@ -55,5 +56,29 @@ export class BufferPool {
     let cls = this.device.geometry.blockSize;
     while (cls < size) cls *= 2;
     return cls;
+  }
+}
+
+/**
+ * Zeroed memory whose first byte is `align`-aligned in the address space, owned by the
+ * JavaScript heap (freed by the garbage collector): what a commit frame is built in, so that
+ * writeBlocks can hand it to the device without copying it into a pooled buffer. An
+ * ArrayBuffer's backing store never moves. Where the address cannot be learned, the memory is
+ * simply not aligned (writeBlocks then copies, as for any other data).
+ */
+export function allocAligned(size: number, align: number): Uint8Array {
+  const ab = new ArrayBuffer(size + align);
+  const addr = addressOf(new Uint8Array(ab, 0, 1));
+  if (addr === null) return new Uint8Array(ab, 0, size);
+  const skew = Number(addr % BigInt(align));
+  return new Uint8Array(ab, skew === 0 ? 0 : align - skew, size);
+}
+
+/** The address of bytes[0], or null where koffi cannot tell. */
+export function addressOf(bytes: Uint8Array): bigint | null {
+  try {
+    return koffi.address(bytes);
+  } catch {
+    return null;
   }
 }

@@ -1,5 +1,5 @@
 export * from './types.js';
-export { BufferPool } from './buffer-pool.js';
+export { BufferPool, allocAligned, addressOf } from './buffer-pool.js';
 export { writeBlocks, type DirtyBlock, type WriteBatchOptions } from './write-batcher.js';
 export { MemoryDevice, type MemoryDeviceOptions } from './memory-device.js';
 export { NodeFsDevice } from './node-fs-device.js';

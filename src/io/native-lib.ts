@@ -38,6 +38,8 @@ export const GEOMETRY_SIZE = 48;
 
 let loaded: NativeLib | null | undefined;
 let reason = '';
+/** The koffi handle of the library once loaded (also when only its checksum functions bind). */
+let handle: ReturnType<typeof koffi.load> | null = null;
 
 function libraryPath(): string {
   if (process.env.FORESTFS_NATIVE_LIB) return process.env.FORESTFS_NATIVE_LIB;
@@ -59,6 +61,7 @@ export function nativeLib(): NativeLib | null {
   }
   try {
     const lib = koffi.load(path);
+    handle = lib;
     const abi = lib.func('int ffs_abi_version(void)')() as number;
     if (abi !== ABI_VERSION) {
       reason = `${path} has ABI ${abi}, expected ${ABI_VERSION} (rebuild with \`npm run build\`)`;
@@ -100,4 +103,40 @@ export function nativeLib(): NativeLib | null {
 export function nativeUnavailableReason(): string {
   nativeLib();
   return reason;
+}
+
+/** CRC32C in the native library: `crc(seed, bytes, offset, length)`, and the batch form for records. */
+export interface NativeCrc {
+  crc32c(seed: number, buf: Uint8Array, offset: number, length: number): number;
+  /** For each i: CRC32C of frame[spans[2i], +spans[2i+1]), stored little-endian right after. */
+  records(frame: Uint8Array, spans: Uint32Array, count: number): void;
+  hardware: boolean;
+}
+
+let crcLoaded: NativeCrc | null | undefined;
+
+/**
+ * The native CRC32C functions, or null when the library is missing, could not be loaded, or
+ * predates them (an older build: the I/O functions still work). FORESTFS_NATIVE_CRC=0 turns
+ * them off (the JavaScript implementation is used).
+ */
+export function nativeCrc(): NativeCrc | null {
+  if (crcLoaded !== undefined) return crcLoaded;
+  crcLoaded = null;
+  if (process.env.FORESTFS_NATIVE_CRC === '0') return null;
+  nativeLib();
+  if (!handle) return null;
+  try {
+    const crc = handle.func('uint32_t ffs_crc32c(uint32_t seed, const uint8_t *buf, uint64_t offset, uint64_t len)');
+    const records = handle.func('void ffs_crc32c_records(uint8_t *frame, const uint32_t *spans, uint32_t count)');
+    const hw = handle.func('int ffs_crc32c_hw(void)');
+    crcLoaded = {
+      crc32c: crc as (seed: number, buf: Uint8Array, offset: number, length: number) => number,
+      records: records as (frame: Uint8Array, spans: Uint32Array, count: number) => void,
+      hardware: (hw() as number) === 1,
+    };
+  } catch {
+    crcLoaded = null;
+  }
+  return crcLoaded;
 }

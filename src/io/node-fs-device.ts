@@ -75,12 +75,14 @@ export class NodeFsDevice extends JsDevice {
     }
   }
 
-  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+  protected async doWrite(offset: number, bytes: Uint8Array, fua: boolean): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
       const { bytesWritten } = await write(this.fd, bytes, done, bytes.length - done, offset + done);
       done += bytesWritten;
     }
+    // Write through: Node has no RWF_DSYNC, so a FUA write is a write and a data sync.
+    if (fua) await fdatasync(this.fd);
   }
 
   protected async doFlush(): Promise<void> {

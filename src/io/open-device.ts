@@ -1,15 +1,33 @@
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { ForestError } from '../errors.js';
 import { MemoryDevice } from './memory-device.js';
-import { NativeDevice } from './native-device.js';
+import { NativeDevice, type NativeBackendName } from './native-device.js';
 import { nativeUnavailableReason } from './native-lib.js';
 import { NodeFsDevice } from './node-fs-device.js';
 import { parseSize } from './size.js';
 import type { BackendName, BlockDevice } from './types.js';
 
-export type BackendChoice = 'auto' | 'uring' | 'psync' | 'node-fs' | 'memory';
+export type BackendChoice = 'auto' | 'uring' | 'psync' | 'nvmed' | 'uring-cmd' | 'node-fs' | 'memory';
 
-export const BACKENDS: readonly BackendChoice[] = ['auto', 'uring', 'psync', 'node-fs', 'memory'];
+export const BACKENDS: readonly BackendChoice[] = ['auto', 'uring', 'psync', 'nvmed', 'uring-cmd', 'node-fs', 'memory'];
+
+/** The native library's backends (native/ffs.c). */
+const NATIVE_BACKENDS = ['uring', 'psync', 'nvmed', 'uring-cmd'] as const;
+type NativeBackend = (typeof NATIVE_BACKENDS)[number];
+
+/** /dev/nvmedN: a controller bound to the nvmed driver (kmod/): user-space NVMe queues. */
+const NVMED_PATH = /^\/dev\/nvmed\d+$/;
+/** /dev/ngXnY: the NVMe generic character device of a namespace (io_uring passthrough). */
+const NVME_GENERIC_PATH = /^\/dev\/ng\d+n\d+$/;
+
+/** Why a user-space NVMe backend cannot be used here (for error messages). */
+function nvmeBackendMissing(backend: 'nvmed' | 'uring-cmd'): string {
+  const lib = nativeUnavailableReason();
+  if (lib) return lib;
+  return backend === 'nvmed'
+    ? 'the nvmed kernel driver is not loaded (no /sys/module/nvmed and no /dev/nvmedN; see kmod/README.md)'
+    : 'this kernel has no io_uring NVMe passthrough (IORING_SETUP_SQE128/CQE32, Linux 5.19 or later)';
+}
 
 export interface OpenDeviceOptions {
   /** Overrides a `backend:` prefix in the path. Default 'auto'. */
@@ -33,10 +51,20 @@ export function parseDeviceSpec(spec: string): { backend: BackendChoice; path: s
 }
 
 /**
- * Which backend `auto` picks for a path: io_uring where the kernel has it, else psync
- * (both need the native library), else the pure-Node backend. The reason is for messages.
+ * Which backend `auto` picks for a path: `nvmed` for /dev/nvmedN and `uring-cmd` for an
+ * NVMe generic character device /dev/ngXnY (the only backends that can drive them); else
+ * io_uring where the kernel has it, else psync (both need the native library), else the
+ * pure-Node backend. The reason is for messages.
  */
-export function resolveAuto(): { backend: BackendName; reason: string } {
+export function resolveAuto(path?: string): { backend: BackendName; reason: string } {
+  const real = path === undefined ? undefined : canonical(path);
+  if (real !== undefined && NVMED_PATH.test(real)) {
+    // BackendName (types.ts) does not list the user-space NVMe backends yet: see NativeDevice.open below.
+    return { backend: 'nvmed' as BackendName, reason: `${path} is an nvmed device (user-space NVMe queues)` };
+  }
+  if (real !== undefined && NVME_GENERIC_PATH.test(real)) {
+    return { backend: 'uring-cmd' as BackendName, reason: `${path} is an NVMe generic character device (io_uring passthrough)` };
+  }
   if (NativeDevice.available('uring')) return { backend: 'uring', reason: 'io_uring is available' };
   if (NativeDevice.available('psync')) return { backend: 'psync', reason: 'io_uring is unavailable (io_uring_setup failed)' };
   return { backend: 'node-fs', reason: nativeUnavailableReason() };
@@ -59,11 +87,14 @@ export function openDevice(spec: string, opts: OpenDeviceOptions = {}): BlockDev
     return new MemoryDevice(createSize, { readOnly: opts.readOnly ?? false }, `memory:${path}`);
   }
   if (path === '') throw new ForestError('INVALID_ARGUMENT', 'a path is needed');
-  const backend = choice === 'auto' ? resolveAuto().backend : choice;
+  const backend: string = choice === 'auto' ? resolveAuto(path).backend : choice;
   if (createSize !== undefined && createSize < 4096) {
     throw new ForestError('INVALID_ARGUMENT', `size ${createSize} is smaller than one 4096-byte block`);
   }
   if (backend === 'node-fs') {
+    if (isCharDevice(path)) {
+      throw new ForestError('UNSUPPORTED', `${path} is a character device; only the nvmed (/dev/nvmedN) and uring-cmd (/dev/ngXnY) backends open one (${nativeUnavailableReason() || 'choose one of them'})`);
+    }
     if (isBlockDevice(path)) {
       throw new ForestError('UNSUPPORTED', `${path} is a block device; the node-fs backend opens image files only (${nativeUnavailableReason() || 'choose uring or psync'})`);
     }
@@ -73,12 +104,38 @@ export function openDevice(spec: string, opts: OpenDeviceOptions = {}): BlockDev
       ...(createSize !== undefined && { createSize }),
     });
   }
-  return NativeDevice.open(backend as 'uring' | 'psync', path, {
+  if ((backend === 'nvmed' || backend === 'uring-cmd') && !NativeDevice.available(backend as NativeBackendName)) {
+    throw new ForestError('BACKEND_UNAVAILABLE', `cannot open ${path} with backend '${backend}': ${nvmeBackendMissing(backend)}`);
+  }
+  if (!(NATIVE_BACKENDS as readonly string[]).includes(backend)) {
+    throw new ForestError('INVALID_ARGUMENT', `unknown backend '${backend}'`);
+  }
+  // NativeBackendName (native-device.ts) and BackendName (types.ts) list only 'uring' and
+  // 'psync'; the native library takes every name in NATIVE_BACKENDS, so the cast is sound
+  // at run time. Widening those two types is left to their owners.
+  return NativeDevice.open(backend as NativeBackend as NativeBackendName, path, {
     readOnly: opts.readOnly ?? false,
     noLock: opts.noLock ?? false,
     queueDepth: opts.queueDepth ?? 64,
     ...(createSize !== undefined && { createSize }),
   });
+}
+
+/** The path with symbolic links resolved (the path itself when that fails). */
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function isCharDevice(path: string): boolean {
+  try {
+    return statSync(path).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 function isBlockDevice(path: string): boolean {

@@ -1,6 +1,6 @@
 import { ForestError } from '../errors.js';
-import type { BufferPool } from './buffer-pool.js';
-import type { BlockDevice, DeviceBuffer, IoCommand } from './types.js';
+import { addressOf, type BufferPool } from './buffer-pool.js';
+import { DeviceBuffer, type BlockDevice, type IoCommand } from './types.js';
 
 /** A block-aligned piece of data to write at a byte offset. */
 export interface DirtyBlock {
@@ -54,6 +54,7 @@ export async function writeBlocks(
   const commands: IoCommand[] = [];
   try {
     for (const r of runs) {
+      if (r.length === 1 && direct(device, r[0]!, maxTransfer, commands)) continue;
       let length = 0;
       for (const b of r) length += b.data.length;
       if (length > maxTransfer) {
@@ -75,6 +76,23 @@ export async function writeBlocks(
   } finally {
     for (const b of buffers) pool.release(b);
   }
+}
+
+/**
+ * Data whose address is block-aligned (a commit frame: see allocAligned) is handed to the
+ * device as it is, split at the maximum transfer, instead of being copied into pooled buffers
+ * first. It stays referenced (by the command) until the command completes, and the caller does
+ * not change it before writeBlocks resolves.
+ */
+function direct(device: BlockDevice, b: DirtyBlock, maxTransfer: number, commands: IoCommand[]): boolean {
+  const data = b.data;
+  const addr = addressOf(data);
+  if (addr === null || addr % BigInt(device.geometry.blockSize) !== 0n) return false;
+  const whole = new DeviceBuffer(data, addr);
+  for (let at = 0; at < data.length; at += maxTransfer) {
+    commands.push({ op: 'write', offset: b.offset + at, buffer: whole.subarray(at, Math.min(at + maxTransfer, data.length)) });
+  }
+  return true;
 }
 
 function splitLarge(b: DirtyBlock, maxTransfer: number, pool: BufferPool, buffers: DeviceBuffer[], commands: IoCommand[]): void {

@@ -1,6 +1,44 @@
 import { randomBytes } from 'node:crypto';
 import type { ExecutionContext, TestFn } from 'ava';
-import { BufferPool, ForestErrorCodes, writeBlocks, type BlockDevice, type IoCommand } from './io.js';
+import { BufferPool, ForestErrorCodes, openDevice, writeBlocks, type BackendChoice, type BlockDevice, type IoCommand } from './io.js';
+
+/**
+ * A real device to test, named by the environment: FORESTFS_TEST_DEVICE (a path such as
+ * /dev/nvmed0, /dev/ng0n1, /dev/nvme0n1, /dev/loop0) and FORESTFS_TEST_BACKEND (nvmed,
+ * uring-cmd, uring, psync; default auto). null when FORESTFS_TEST_DEVICE is unset. The QEMU
+ * NVMe harness (test/nvme/run.sh) sets them for each backend; its contents are overwritten.
+ */
+export function testDeviceFromEnv(): { device: string; backend: BackendChoice } | null {
+  const device = process.env.FORESTFS_TEST_DEVICE;
+  if (!device) return null;
+  return { device, backend: (process.env.FORESTFS_TEST_BACKEND || 'auto') as BackendChoice };
+}
+
+/**
+ * Registers the suite against the device named by the environment (see testDeviceFromEnv),
+ * serially (run ava with -c 1 too: other files may use the same device): every test opens
+ * the same device and writes its first blocks; the first 2 MiB are zeroed before each test.
+ * Registers one skipped test when the variables are unset.
+ */
+export function envDeviceSuite(test: TestFn): void {
+  const target = testDeviceFromEnv();
+  if (!target) {
+    test.skip('device from FORESTFS_TEST_DEVICE: unset (e.g. FORESTFS_TEST_DEVICE=/dev/nvmed0 FORESTFS_TEST_BACKEND=nvmed)', () => {});
+    return;
+  }
+  // The suite expects a fresh device: zero the blocks its tests read without writing first.
+  deviceSuite(test.serial as unknown as TestFn, `${target.backend}:${target.device}`, async () => {
+    const dev = openDevice(target.device, { backend: target.backend, queueDepth: 8 });
+    const chunk = Math.min(dev.geometry.maxTransfer, 1 << 20);
+    const zero = dev.allocBuffer(chunk);
+    zero.bytes.fill(0);
+    const cmds: IoCommand[] = [];
+    for (let off = 0; off < 2 << 20; off += chunk) cmds.push({ op: 'write', offset: off, buffer: zero });
+    await dev.submit([...cmds, { op: 'flush', barrier: true }]);
+    dev.freeBuffer(zero);
+    return dev;
+  });
+}
 
 /**
  * The behaviour every BlockDevice must show, registered once per backend. `make` opens a

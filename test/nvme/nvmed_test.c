@@ -17,6 +17,9 @@
  *   nvmed_test crash-verify DEV ACKED    verifies every acknowledged write after a crash
  *   nvmed_test bench-nvmed  DEV SECONDS [randread|randwrite QD]
  *   nvmed_test bench-kernel BLKDEV SECONDS [all|psync|uring|uring-poll [randread|randwrite QD]]
+ *
+ * The queue layer (nvmed_queue.c/.h) and the NVMe definitions (nvme_spec.h,
+ * nvme_status.c) are the native library's: build with -I native.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1494,7 +1497,8 @@ static void bench_report(const char *backend, const char *op, int qd, uint64_t o
 	l->n = 0;
 }
 
-#define BENCH_SPAN	262144ull	/* random LBAs in the first 1 GiB (4 KiB blocks) */
+/* random LBAs in the first 1 GiB (4 KiB blocks); NVMED_BENCH_SPAN (blocks) overrides */
+static uint64_t bench_span = 262144ull;
 
 /* optional filter: only this op (1 write, 0 read) and queue depth */
 static int bench_only_w = -1, bench_only_qd;
@@ -1530,7 +1534,7 @@ static int cmd_bench_nvmed(double secs)
 				if (t >= end && q.outstanding == 0)
 					break;
 				while (t < end && (int)q.outstanding < qd) {
-					int cid = nvmed_prep_rw(&q, w, rnd() % BENCH_SPAN, 1, &b,
+					int cid = nvmed_prep_rw(&q, w, rnd() % bench_span, 1, &b,
 								(q.outstanding % 64) * 4096, 0, NULL);
 
 					if (cid < 0)
@@ -1653,7 +1657,7 @@ static int bench_kernel(const char *path, double secs, int mode /* 0 psync, 1 ur
 
 			if (mode == 0) {
 				while ((t = now_ns()) < end) {
-					off_t off = (off_t)((rnd() % BENCH_SPAN) * 4096);
+					off_t off = (off_t)((rnd() % bench_span) * 4096);
 					ssize_t r = w ? pwrite(fd, buf, 4096, off) : pread(fd, buf, 4096, off);
 
 					if (r != 4096)
@@ -1679,7 +1683,7 @@ static int bench_kernel(const char *path, double secs, int mode /* 0 psync, 1 ur
 						slot = (slot + 1) % 64;
 						stamp[slot] = t;
 						uring_prep(&u, fd, w, buf + slot * 4096, 4096,
-							   (rnd() % BENCH_SPAN) * 4096, slot);
+							   (rnd() % bench_span) * 4096, slot);
 						inflight++;
 					}
 					if (uring_enter(&u, 1) < 0)
@@ -1751,6 +1755,8 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	devpath = argv[2];
 	rng_state ^= (uint64_t)getpid() << 32 ^ now_ns();
+	if (getenv("NVMED_BENCH_SPAN") && strtoull(getenv("NVMED_BENCH_SPAN"), NULL, 0) > 0)
+		bench_span = strtoull(getenv("NVMED_BENCH_SPAN"), NULL, 0);
 	if (!strcmp(cmd, "func"))
 		return cmd_func();
 	if (!strcmp(cmd, "hold"))

@@ -5,15 +5,21 @@
 #   test/nvme/run.sh [MODE] [OPTIONS]
 #
 # Modes
-#   all     (default) test + crash
-#   test    build, boot once: functional/errno tests, kill -9 leak test, unbind with
-#           open files, data across nvme<->nvmed rebinding, insmod/rmmod loop, dmesg check
-#   crash   boot a write+flush workload, kill QEMU mid-run, boot again, verify every
-#           acknowledged write
-#   bench   4 KiB random read/write IOPS and latency, QD 1 and 32: nvmed vs the kernel
-#           path (psync, io_uring, io_uring IOPOLL) on the other controller
-#   run     boot and run the --run commands (see below) in the guest
-#   shell   boot to an interactive guest shell on the serial console
+#   all       (default) test + backends + crash
+#   test      build, boot once: functional/errno tests, kill -9 leak test, unbind with
+#             open files, data across nvme<->nvmed rebinding, insmod/rmmod loop, dmesg check
+#   backends  boot once with Node: for each native backend (nvmed, uring-cmd, uring, psync)
+#             the native library's tests (ffs_test), the device suite and an engine smoke
+#             test through the TypeScript layers (ava); kill -9 of a library user on nvmed
+#   crash     boot five write+flush workloads at once (the driver's raw queue, and the
+#             library on every backend), kill QEMU mid-run, boot again, verify every
+#             acknowledged write of each
+#   bench     4 KiB random read/write IOPS and latency, QD 1 and 32, per backend through
+#             the native library and through the TypeScript device layer, with the raw
+#             nvmed queue and io_uring IOPOLL as references; writes .work/bench-nvme.md
+#   bench-raw the driver-only bench: nvmed's raw queue vs the kernel path (nvmed_test)
+#   run       boot and run the --run commands (see below) in the guest
+#   shell     boot to an interactive guest shell on the serial console
 #
 # Options
 #   --run CMD            (run mode) a shell command to run in the guest; repeatable; each
@@ -24,9 +30,13 @@
 #   --no-bind            (run mode) leave both controllers on the stock nvme driver
 #   --append ARGS        extra kernel command line
 #   --mem MB             guest memory (default 1024)
-#   --timeout S          hard limit per boot (default 240)
+#   --timeout S          hard limit per boot (default 240; bench modes 900)
 #   --secs S             (bench) seconds per point and backend (default 0.5)
-#   --reps N             (bench) rounds; the backend order rotates each round (default 5)
+#   --reps N             (bench) rounds; the backend order rotates each round (default 3;
+#                        bench-raw 5)
+#   --backends 'B ...'   (backends) only these backends (default: nvmed uring-cmd uring psync)
+#   --no-node            (backends, bench) skip everything that needs Node in the guest
+#   --smp N              guest CPUs (default 1)
 #   --verbose            echo the whole serial log, not only the marker lines
 #   --no-install         do not apt-get anything
 #   --keep               keep the disk images (.work/disk-*.img) after a passing run
@@ -44,9 +54,12 @@ INCLUDE_BINS=()
 BIND=1
 APPEND_EXTRA=""
 MEM=1024
-BOOT_TIMEOUT=240
+BOOT_TIMEOUT=
 SECS=0.5
-REPS=5
+REPS=""
+SMP=1
+NODE=1
+BACKENDS_SEL=""
 VERBOSE=0
 INSTALL=1
 KEEP=0
@@ -61,6 +74,9 @@ while [[ $# -gt 0 ]]; do
 	--timeout) BOOT_TIMEOUT=$2; shift 2 ;;
 	--secs) SECS=$2; shift 2 ;;
 	--reps) REPS=$2; shift 2 ;;
+	--smp) SMP=$2; shift 2 ;;
+	--no-node) NODE=0; shift ;;
+	--backends) BACKENDS_SEL=$2; shift 2 ;;
 	--verbose) VERBOSE=1; shift ;;
 	--no-install) INSTALL=0; shift ;;
 	--keep) KEEP=1; shift ;;
@@ -68,7 +84,10 @@ while [[ $# -gt 0 ]]; do
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
-case $MODE in all|test|crash|bench|run|shell) ;; *) echo "run.sh: unknown mode $MODE" >&2; exit 2 ;; esac
+case $MODE in all|test|backends|crash|bench|bench-raw|run|shell) ;; *) echo "run.sh: unknown mode $MODE" >&2; exit 2 ;; esac
+[[ $MODE = backends || $MODE = bench || $MODE = all ]] || NODE=0
+[[ -n $REPS ]] || { [[ $MODE = bench-raw ]] && REPS=5 || REPS=3; }
+[[ -n $BOOT_TIMEOUT ]] || { [[ $MODE = bench* ]] && BOOT_TIMEOUT=900 || BOOT_TIMEOUT=240; }
 
 NPASS=0
 NFAIL=0
@@ -153,10 +172,12 @@ build_kmod() {
 	fi
 }
 
+# the test programs link the native library's sources statically (the queue layer
+# nvmed_queue.c and the NVMe definitions are the library's)
 build_test() {
-	local log=$WORK/nvmed_test-build.log
-	if ! gcc -O2 -g -static -Wall -Wextra -Wshadow -I"$ROOT/kmod" -o "$WORK/nvmed_test" \
-		"$HERE/nvmed_test.c" "$HERE/nvmed_queue.c" >"$log" 2>&1; then
+	local log=$WORK/nvmed_test-build.log srcs
+	if ! gcc -O2 -g -static -Wall -Wextra -Wshadow -I"$ROOT/native" -o "$WORK/nvmed_test" \
+		"$HERE/nvmed_test.c" "$ROOT/native/nvmed_queue.c" "$ROOT/native/nvme_status.c" >"$log" 2>&1; then
 		cat "$log"
 		hfail build.nvmed_test "gcc failed"
 		return 1
@@ -167,6 +188,39 @@ build_test() {
 	else
 		hpass build.nvmed_test
 	fi
+	log=$WORK/ffs_test-build.log
+	srcs=$(make -C "$ROOT/native" --no-print-directory -s -f Makefile -f - print-srcs <<<'print-srcs: ; @echo $(SRCS)')
+	if ! (cd "$ROOT/native" && gcc -O2 -g -static -pthread -Wall -Wextra -Wshadow -Werror -I. \
+		-o "$WORK/ffs_test" "$HERE/ffs_test.c" $srcs) >"$log" 2>&1; then
+		cat "$log"
+		hfail build.ffs_test "gcc failed"
+		return 1
+	fi
+	hpass build.ffs_test
+}
+
+# the native library for Node (-Wall -Wextra -Werror, as npm run build)
+build_native() {
+	local log=$WORK/native-build.log
+	if ! (cd "$ROOT" && node scripts/build-native.mjs --strict) >"$log" 2>&1; then
+		cat "$log"
+		hfail build.native "scripts/build-native.mjs --strict failed"
+		return 1
+	fi
+	hpass build.native
+}
+
+# the project as the guest's Node tests need it: sources, tests, the built library and
+# node_modules without the packages only the host benchmarks and the compiler use
+stage_project() {
+	local dst=$1/project
+	mkdir -p "$dst"
+	(cd "$ROOT" && tar cf - --exclude='node_modules/better-sqlite3' --exclude='node_modules/@typescript' \
+		--exclude='node_modules/@lmdb' --exclude='node_modules/lmdb' --exclude='node_modules/classic-level' \
+		--exclude='node_modules/typescript' --exclude='node_modules/msgpackr' --exclude='node_modules/abstract-level' \
+		--exclude='node_modules/@types' --exclude='node_modules/.cache' --exclude='test/nvme/.work' \
+		package.json tsconfig.json src test bench/nvme-ts.ts native/build/libforestfs.so node_modules) |
+		(cd "$dst" && tar xf -)
 }
 
 # copy one executable and its shared libraries (ldd) into the staging root
@@ -181,8 +235,9 @@ stage_bin() {
 	done
 }
 
+# build_initramfs OUT [node]: the base image, plus Node and the project with 'node'
 build_initramfs() {
-	local root=$WORK/initramfs m f i=0 src dst
+	local out=$1 with_node=${2:-} root=$WORK/initramfs m f i=0 src dst
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,modules,guest,run.d,usr/bin,usr/sbin}
 	cp "$BUSYBOX" "$root/bin/busybox"
@@ -199,7 +254,12 @@ build_initramfs() {
 		esac
 	done
 	cp "$WORK/kmod-build/nvmed.ko" "$root/modules/"
-	cp "$WORK/nvmed_test" "$root/bin/"
+	cp "$WORK/nvmed_test" "$WORK/ffs_test" "$root/bin/"
+	if [[ $with_node = node ]]; then
+		stage_bin "$root" "$(command -v node)"
+		ln -sf "$(command -v node)" "$root/bin/node" 2>/dev/null || true
+		stage_project "$root"
+	fi
 	cp "$HERE/guest/init" "$root/init"
 	cp "$HERE/guest/lib.sh" "$root/guest/"
 	chmod 755 "$root/init"
@@ -216,7 +276,8 @@ build_initramfs() {
 		i=$((i + 1))
 		printf '#!/bin/sh\nset -e\n%s\n' "$f" >"$root/run.d/$(printf '%02d' $i).sh"
 	done
-	(cd "$root" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
+	(cd "$root" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$out"
+	rm -rf "$root"
 }
 
 # --------------------------------------------------------------------------
@@ -231,11 +292,16 @@ fresh_disks() {
 	truncate -s 2G "$DISK_N"
 }
 
+INITRD=$WORK/initrd.gz
+INITRD_NODE=$WORK/initrd-node.gz
+
 qemu_args() {
-	# $1 = kernel command line additions
-	QEMU=(qemu-system-x86_64 -accel tcg -m "$MEM" -smp 1
+	# $1 = kernel command line additions, $2 = initramfs (default: the base one)
+	local initrd=${2:-$INITRD} mem=$MEM
+	[[ $initrd = "$INITRD_NODE" && $MEM -lt 2048 ]] && mem=2048
+	QEMU=(qemu-system-x86_64 -accel tcg -m "$mem" -smp "$SMP"
 		-nographic -nodefaults -no-reboot -serial stdio
-		-kernel "$KIMG/boot/vmlinuz-$KVER" -initrd "$WORK/initrd.gz"
+		-kernel "$KIMG/boot/vmlinuz-$KVER" -initrd "$initrd"
 		-append "console=ttyS0 panic=-1 loglevel=4 $1 $APPEND_EXTRA"
 		-drive "file=$DISK_K,if=none,id=nvk,format=raw,discard=unmap"
 		-device "nvme,serial=kpath0,drive=nvk,logical_block_size=4096,physical_block_size=4096,addr=4"
@@ -251,14 +317,14 @@ show_log() {
 	elif [[ $MODE = run ]]; then
 		tr -d '\r' <"$1" | sed -n '/^NVMEDTEST-BEGIN/,$p'
 	else
-		tr -d '\r' <"$1" | grep -a -E '^(PASS|FAIL|INFO|BENCH|NVMEDTEST-)' || true
+		tr -d '\r' <"$1" | grep -a -E '^(PASS|FAIL|INFO|BENCH|NVMEDTEST-|CRASH-)' || true
 	fi
 }
 
-# boot MODE-ARGS LOG: runs QEMU to the end (or the timeout)
+# boot MODE-ARGS LOG [INITRD]: runs QEMU to the end (or the timeout)
 boot() {
 	local args=$1 log=$2 rc=0
-	qemu_args "$args"
+	qemu_args "$args" "${3:-}"
 	if [[ $VERBOSE = 1 ]]; then
 		timeout -k 5 "$BOOT_TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | tee "$log" | tr -d '\r' || rc=$?
 	else
@@ -319,19 +385,28 @@ last_ack() {
 	complete_lines "$1" | tr -d '\r' | awk '/^ACK [0-9]+$/ { a = $2 } END { print a + 0 }'
 }
 
+# highest acknowledged sequence of one library backend ("ACKB <backend> <seq>"), -1 if none
+last_ackb() {
+	complete_lines "$1" | tr -d '\r' | awk -v b="$2" '$1 == "ACKB" && $2 == b && $3 ~ /^[0-9]+$/ { a = $3 } END { print (a == "" ? -1 : a) }'
+}
+
+CRASH_BACKENDS="nvmed uring-cmd uring psync"
+
 run_crash() {
-	local log=$WORK/serial-crash-write.log pid acked=0 t0 killed=0 want=3000
-	say "== crash: kill QEMU during a write+flush workload, verify acknowledged writes after reboot"
+	local log=$WORK/serial-crash-write.log pid acked=0 t0 killed=0 want=3000 wantb=1000 b a ready args
+	say "== crash: kill QEMU during five write+flush workloads (raw nvmed queue; library on nvmed, uring-cmd, uring, psync), verify after reboot"
 	fresh_disks
-	qemu_args "nvmedtest.mode=crash-write"
+	qemu_args "nvmedtest.mode=crash-write-all"
 	"${QEMU[@]}" </dev/null >"$log" 2>&1 &
 	pid=$!
 	BG_QEMU=$pid
 	t0=$(date +%s)
 	while kill -0 "$pid" 2>/dev/null; do
 		# only complete lines count: the last one may be cut
-		acked=$(last_ack "$log")
-		if ((acked >= want)) || (($(date +%s) - t0 > 90)); then
+		ready=1
+		(($(last_ack "$log") >= want)) || ready=0
+		for b in $CRASH_BACKENDS; do (($(last_ackb "$log" "$b") >= wantb)) || ready=0; done
+		if ((ready)) || (($(date +%s) - t0 > 120)); then
 			kill -9 "$pid"
 			killed=1
 			break
@@ -343,8 +418,15 @@ run_crash() {
 	# recompute from complete lines after the kill
 	acked=$(last_ack "$log")
 	show_log "$log" | grep -v '^ACK' || true
-	say "INFO crash: QEMU killed with SIGKILL: $killed; acknowledged writes: seq 0..$acked ($(grep -a -c '^ACK' "$log" || true) ACK lines)"
-	if [[ $killed != 1 ]] || ! grep -a -q '^CRASH-START' "$log"; then
+	say "INFO crash: QEMU killed with SIGKILL after $(($(date +%s) - t0)) s: $killed; raw nvmed queue acknowledged seq 0..$acked"
+	args="nvmedtest.mode=crash-verify-all nvmedtest.acked=$acked"
+	for b in $CRASH_BACKENDS; do
+		a=$(last_ackb "$log" "$b")
+		say "INFO crash: backend $b acknowledged seq 0..$a ($(tr -d '\r' <"$log" | grep -a -c "^ACKB $b " || true) ACK lines)"
+		args+=" nvmedtest.acked_$b=$a"
+		((a > 0)) || hfail "crash.$b-acked" "no acknowledged writes through $b before the kill (see $log)"
+	done
+	if [[ $killed != 1 ]] || ! grep -a -q '^CRASH-START slots' "$log"; then
 		hfail crash.kill "workload did not run until the kill (see $log)"
 		return
 	fi
@@ -353,12 +435,31 @@ run_crash() {
 		return
 	fi
 	hpass crash.kill-mid-write
-	boot "nvmedtest.mode=crash-verify nvmedtest.acked=$acked" "$WORK/serial-crash-verify.log"
-	score "$WORK/serial-crash-verify.log" crash-verify crash.crash-verify
+	boot "$args" "$WORK/serial-crash-verify.log"
+	score "$WORK/serial-crash-verify.log" crash-verify-all crash.crash-verify \
+		$(for b in $CRASH_BACKENDS; do echo "ffs.$b.crash-verify"; done)
 }
 
-run_bench() {
-	say "== bench: 4 KiB random I/O, nvmed vs kernel path (TCG: compare ratios, not absolutes)"
+BACKENDS_ALL="nvmed uring-cmd uring psync"
+FFS_EXPECT="geometry rw-basic sizes big-alloc many-allocs qd-overflow flush-fua trim notify errors lock"
+
+run_backends() {
+	local b n names=() sel=${BACKENDS_SEL:-$BACKENDS_ALL}
+	say "== backends: native library and TypeScript layers on ${sel// /, } (Node in the guest: $([[ $NODE = 1 ]] && echo yes || echo no))"
+	for b in $sel; do
+		for n in $FFS_EXPECT; do names+=("ffs.$b.$n"); done
+		[[ $NODE = 1 ]] && names+=("ts.$b.ava")
+	done
+	[[ " $sel " = *" nvmed "* ]] && names+=(ffs.nvmed.split ffs.nvmed.teardown)
+	names+=(ffs.nvmed.kill9-idle dmesg.clean)
+	fresh_disks
+	boot "nvmedtest.mode=backends nvmedtest.node=$NODE nvmedtest.backends=${sel// /,}" "$WORK/serial-backends.log" \
+		"$([[ $NODE = 1 ]] && echo "$INITRD_NODE")"
+	score "$WORK/serial-backends.log" backends "${names[@]}"
+}
+
+run_bench_raw() {
+	say "== bench-raw: 4 KiB random I/O, nvmed's raw queue vs kernel path (TCG: compare ratios, not absolutes)"
 	fresh_disks
 	boot "nvmedtest.mode=bench nvmedtest.secs=$SECS nvmedtest.reps=$REPS" "$WORK/serial-bench.log"
 	score "$WORK/serial-bench.log" bench
@@ -396,6 +497,77 @@ bench_summary() {
 	}' "$1"
 }
 
+run_bench() {
+	local log=$WORK/serial-bench-nvme.log
+	say "== bench: 4 KiB random I/O per backend, native library and TypeScript layer (TCG: compare ratios, not absolutes)"
+	fresh_disks
+	boot "nvmedtest.mode=bench-all nvmedtest.secs=$SECS nvmedtest.reps=$REPS nvmedtest.node=$NODE" "$log" \
+		"$([[ $NODE = 1 ]] && echo "$INITRD_NODE")"
+	score "$log" bench-all
+	tr -d '\r' <"$log" | grep -a '^BENCH' >"$WORK/bench-nvme.txt" || true
+	bench_table "$WORK/bench-nvme.txt" | tee "$WORK/bench-nvme.md"
+}
+
+# medians over the rounds per layer, backend, op and depth; IOPS ratio to uring per round
+bench_table() {
+	awk -v secs="$SECS" -v reps="$REPS" -v smp="$SMP" '
+	/^BENCH-REP/ { rep = $2; next }
+	/^BENCH / {
+	  delete f
+	  for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	  if (f["layer"] == "") next
+	  r = (f["rep"] != "") ? f["rep"] : rep
+	  k = f["layer"] SUBSEP f["backend"] SUBSEP f["op"] SUBSEP f["qd"]
+	  n[k]++; iops[k, n[k]] = f["iops"]; p50[k, n[k]] = f["lat_p50_us"]; p99[k, n[k]] = f["lat_p99_us"]; cpu[k, n[k]] = f["cpu_us_per_io"]
+	  byrep[f["layer"], f["backend"], f["op"], f["qd"], r] = f["iops"]
+	  if (!(f["layer"] SUBSEP f["backend"] in seen)) { seen[f["layer"] SUBSEP f["backend"]] = 1; order[f["layer"]] = order[f["layer"]] " " f["backend"] }
+	}
+	function med(arr, k, m,   i, j, t, a) {
+	  for (i = 1; i <= m; i++) a[i] = arr[k, i] + 0
+	  for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+	  return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+	}
+	function ratio(layer, b, op, qd,   r, m, x, i, j, t, lo, hi) {
+	  m = 0
+	  for (r = 1; r <= 99; r++) if ((layer, b, op, qd, r) in byrep && (layer, "uring", op, qd, r) in byrep && byrep[layer, "uring", op, qd, r] > 0) {
+	    m++; x[m] = byrep[layer, b, op, qd, r] / byrep[layer, "uring", op, qd, r] }
+	  if (!m) return "-"
+	  for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+	  return sprintf("%.2f", m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2)
+	}
+	END {
+	  split("c ref ts", layers, " ")
+	  name["c"] = "native library (C, ffs_submit/ffs_reap; QD 1 waits in ffs_reap)"
+	  name["ref"] = "references without the library (nvmed_test: raw nvmed queue; io_uring IOPOLL on the block device)"
+	  name["ts"] = "TypeScript device layer (openDevice/NativeDevice: submit() promises, readSync(); one Node process)"
+	  printf "4 KiB random I/O, %s s per point, %s rounds (medians), guest CPUs %s. ratio = IOPS / uring IOPS of the same layer and round (ref: / library uring).\n\n", secs, reps, smp
+	  for (li = 1; li <= 3; li++) {
+	    L = layers[li]; if (order[L] == "") continue
+	    printf "### %s\n\n| backend | op | QD | IOPS | x uring | p50 us | p99 us | CPU us/IO |\n|---|---|---|---:|---:|---:|---:|---:|\n", name[L]
+	    nb = split(order[L], bs, " ")
+	    split("randread randread-sync randwrite", ops, " ")
+	    for (oi = 1; oi <= 3; oi++) for (qi = 1; qi <= 2; qi++) {
+	      qd = qi == 1 ? 1 : 32
+	      for (bi = 1; bi <= nb; bi++) {
+	        b = bs[bi]; k = L SUBSEP b SUBSEP ops[oi] SUBSEP qd
+	        if (!(k in n)) continue
+	        rl = (L == "ref") ? ratio_ref(b, ops[oi], qd) : ratio(L, b, ops[oi], qd)
+	        printf "| %s | %s | %d | %.0f | %s | %.1f | %.1f | %s |\n", b, ops[oi], qd, med(iops, k, n[k]), rl, med(p50, k, n[k]), med(p99, k, n[k]), (cpu[k, 1] == "" ? "-" : sprintf("%.1f", med(cpu, k, n[k])))
+	      }
+	    }
+	    print ""
+	  }
+	}
+	function ratio_ref(b, op, qd,   r, m, x, i, j, t) {
+	  m = 0
+	  for (r = 1; r <= 99; r++) if (("ref", b, op, qd, r) in byrep && ("c", "uring", op, qd, r) in byrep && byrep["c", "uring", op, qd, r] > 0) {
+	    m++; x[m] = byrep["ref", b, op, qd, r] / byrep["c", "uring", op, qd, r] }
+	  if (!m) return "-"
+	  for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+	  return sprintf("%.2f", m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2)
+	}' "$1"
+}
+
 run_run() {
 	say "== run: ${#RUN_CMDS[@]} command(s) in the guest"
 	fresh_disks
@@ -415,14 +587,27 @@ run_shell() {
 
 build_kmod || { say "RESULT FAIL (build)"; exit 1; }
 build_test || { say "RESULT FAIL (build)"; exit 1; }
-build_initramfs
-say "INFO initramfs $(du -h "$WORK/initrd.gz" | cut -f1), built in $(($(date +%s) - T_START)) s"
+build_initramfs "$INITRD"
+if [[ $NODE = 1 ]]; then
+	build_native || { say "RESULT FAIL (build)"; exit 1; }
+	command -v node >/dev/null || die "node is not installed on the host (needed for the guest's Node tests; --no-node skips them)"
+	build_initramfs "$INITRD_NODE" node
+fi
+say "INFO initramfs $(du -h "$INITRD" | cut -f1)$([[ $NODE = 1 ]] && echo ", with Node and the project $(du -h "$INITRD_NODE" | cut -f1)"), built in $(($(date +%s) - T_START)) s"
+
+phase() {
+	local t=$(date +%s)
+	"$@"
+	say "INFO phase ${1#run_}: $(($(date +%s) - t)) s"
+}
 
 case $MODE in
-all) run_test; run_crash ;;
+all) phase run_test; phase run_backends; phase run_crash ;;
 test) run_test ;;
+backends) run_backends ;;
 crash) run_crash ;;
 bench) run_bench ;;
+bench-raw) run_bench_raw ;;
 run) run_run ;;
 shell) run_shell ;;
 esac

@@ -273,3 +273,167 @@ mode_run() {
 	done
 	return $FAILED
 }
+
+# ===========================================================================
+# The native library's backends (ffs_test) and the TypeScript layers (Node + ava in
+# /project) on every backend:
+#   nvmed      /dev/nvmed0     user-space queues through the nvmed driver (controller 05.0)
+#   uring-cmd  /dev/ngXnY      io_uring NVMe passthrough          (controller 04.0)
+#   uring      /dev/nvmeXnY    io_uring on the block device       (controller 04.0)
+#   psync      /dev/nvmeXnY    pread/pwrite worker threads        (controller 04.0)
+
+FT=/bin/ffs_test
+BACKENDS_ALL="nvmed uring-cmd uring psync"
+
+# the NVMe generic character device of the kernel-path namespace: /dev/nvme0n1 -> /dev/ng0n1
+ng_of() { echo "/dev/ng${1#/dev/nvme}"; }
+
+backend_dev() {
+	case "$1" in
+	nvmed) echo /dev/nvmed0 ;;
+	uring-cmd) ng_of "$KBLK" ;;
+	*) echo "$KBLK" ;;
+	esac
+}
+
+# ava's plain output -> PASS/FAIL ts.<backend>.<file>.<title-slug>
+ava_markers() {
+	_b=$1
+	# ava marks a passed test with ✔ (√ without a UTF-8 terminal), a failed one with ✘ (×)
+	sed -n 's/^ *\(✔\|✘\|√\|×\) \(\[fail\]: \)\{0,1\}\([a-z-]*\)-env › \(.*\)$/\1|\3|\4/p' "$2" | while IFS='|' read -r _m _f _t; do
+		_t=${_t#*: }                       # drop "backend:/dev/x: " / "engine on ...: "
+		_t=$(echo "$_t" | sed 's/ ([0-9.]*m\{0,1\}s)$//')
+		_s=$(echo "$_t" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//' | cut -c1-48)
+		if [ "$_m" = "✔" ] || [ "$_m" = "√" ]; then echo "PASS ts.$_b.$_f.$_s"; else echo "FAIL ts.$_b.$_f.$_s: $_t"; FAILED=1; fi
+	done
+}
+
+# the device suite and the engine smoke test through Node on backend $1, device $2
+run_node_tests() {
+	_b=$1
+	_d=$2
+	(cd /project && FORESTFS_TEST_DEVICE=$_d FORESTFS_TEST_BACKEND=$_b timeout 600 \
+		node node_modules/ava/entrypoints/cli.mjs -c 1 --timeout 5m \
+		test/nvme/device-env.test.ts test/nvme/engine-env.test.ts) > /tmp/ava.log 2>&1
+	_rc=$?
+	ava_markers "$_b" /tmp/ava.log > /tmp/ava.markers
+	cat /tmp/ava.markers
+	_np=$(grep -c '^PASS ts.*\.device\.' /tmp/ava.markers)
+	_ne=$(grep -c '^PASS ts.*\.engine\.' /tmp/ava.markers)
+	if [ $_rc != 0 ] || [ "$_np" -lt 9 ] || [ "$_ne" -lt 1 ]; then
+		ko "ts.$_b.ava" "ava exit $_rc, $_np device and $_ne engine tests passed (want 9 and 1)"
+		grep -v '^ *$' /tmp/ava.log | grep -v '^ *at ' | tail -n 40 | sed 's/^/INFO ava: /'
+	else
+		ok "ts.$_b.ava"
+		grep -a -E '^ *(ℹ|i) ' /tmp/ava.log | sed 's/^ */INFO ava: /'
+	fi
+}
+
+# kill -9 of a process driving nvmed through the library (poller thread, DMA arenas,
+# commands in flight): the driver must free everything
+test_ffs_kill9() {
+	: > /tmp/fhold.log
+	$FT hold nvmed /dev/nvmed0 > /tmp/fhold.log 2>&1 &
+	_p=$!
+	if ! wait_for 'grep -q HOLDING /tmp/fhold.log' 30; then
+		cat /tmp/fhold.log
+		ko ffs.nvmed.kill9 "holder did not start"
+		kill -9 $_p 2>/dev/null
+		return
+	fi
+	nvmed_stats_info
+	kill -9 $_p
+	wait $_p
+	NVMED_TEST_PREFIX=ffs.nvmed.kill9- $T stats /dev/nvmed0 --expect-idle
+}
+
+mode_backends() {
+	load_nvme_stack && bind_nvmed || { ko backends.setup; return 1; }
+	_base=$(dmesg | wc -l)
+	_ng=$(ng_of "$KBLK")
+	wait_for "[ -c $_ng ]" 10 || ko backends.setup "no $_ng"
+	info "kernel path $KBLK ($_ng), nvmed /dev/nvmed0; node $(node --version 2>/dev/null)"
+	for _b in $(echo "${NT_BACKENDS:-$BACKENDS_ALL}" | tr ',' ' '); do
+		_d=$(backend_dev "$_b")
+		echo "INFO ===== backend $_b on $_d"
+		_t0=$(date +%s)
+		$FT func "$_b" "$_d" || true
+		_t1=$(date +%s)
+		[ "${NT_NODE:-1}" = 1 ] && run_node_tests "$_b" "$_d"
+		info "backend $_b: native tests $((_t1 - _t0)) s, TypeScript tests $(($(date +%s) - _t1)) s"
+	done
+	test_ffs_kill9
+	check_dmesg $_base
+	return $FAILED
+}
+
+# crash: five writers at once, each printing acknowledgements on the console (the host
+# keeps the log, so it survives the kill): the driver's own test program on nvmed (raw
+# queue, "ACK <seq>") and ffs_test through the library on every backend ("ACKB b <seq>");
+# the three kernel-path backends share one namespace, each in its own LBA range.
+CRASH_BASE_nvmed=327680
+CRASH_BASE_uring_cmd=262144
+CRASH_BASE_uring=278528
+CRASH_BASE_psync=294912
+
+crash_base() { eval "echo \$CRASH_BASE_$(echo "$1" | tr '-' '_')"; }
+
+mode_crash_write_all() {
+	load_nvme_stack && bind_nvmed || { ko crash.setup; return 1; }
+	$T crash-write /dev/nvmed0 &
+	for _b in $BACKENDS_ALL; do
+		$FT crash-write "$_b" "$(backend_dev "$_b")" "$(crash_base "$_b")" &
+	done
+	wait
+	ko crash.write "the writers ended by themselves"
+	return 1
+}
+
+mode_crash_verify_all() {
+	load_nvme_stack && bind_nvmed || { ko crash.setup; return 1; }
+	NVMED_TEST_PREFIX=crash. $T crash-verify /dev/nvmed0 "${NT_ACKED:-0}"
+	for _b in $BACKENDS_ALL; do
+		eval "_a=\${NT_ACKED_$(echo "$_b" | tr 'a-z-' 'A-Z_'):--1}"
+		$FT crash-verify "$_b" "$(backend_dev "$_b")" "$(crash_base "$_b")" "$_a"
+	done
+	return $FAILED
+}
+
+# bench: 4 KiB random I/O per backend through the native library (ffs_test bench) and
+# through the TypeScript device layer (bench/nvme-ts.ts), QD 1 and 32; references without
+# the library: the raw queue (nvmed_test bench-nvmed) and io_uring IOPOLL on the block device.
+mode_bench_all() {
+	load_nvme_stack && bind_nvmed || { ko bench.setup; return 1; }
+	_secs=${NT_SECS:-0.5}
+	_span=${NT_SPAN_MIB:-256}
+	export NVMED_BENCH_SPAN=$((_span * 256))
+	_ng=$(ng_of "$KBLK")
+	wait_for "[ -c $_ng ]" 10
+	info "bench: ${_secs} s per point and backend, ${NT_REPS:-3} rounds, random 4 KiB blocks in the first $_span MiB (prefilled)"
+	$FT fill nvmed /dev/nvmed0 "$_span" || ko bench.fill
+	$FT fill uring "$KBLK" "$_span" || ko bench.fill
+	for _b in $BACKENDS_ALL; do $FT bench "$_b" "$(backend_dev "$_b")" 0.2 randread 32 > /dev/null; done
+	_r=1
+	while [ $_r -le "${NT_REPS:-3}" ]; do
+		echo "BENCH-REP $_r"
+		for _p in "randwrite 1" "randwrite 32" "randread 1" "randread 32"; do
+			_all="nvmed uring-cmd uring psync raw-nvmed uring-poll"
+			_k=$(( (_r - 1) % 6 ))
+			while [ $_k -gt 0 ]; do _all="${_all#* } ${_all%% *}"; _k=$((_k - 1)); done
+			for _x in $_all; do
+				case "$_x" in
+				raw-nvmed) $T bench-nvmed /dev/nvmed0 "$_secs" $_p | sed 's/backend=nvmed */backend=raw-nvmed /; s/^BENCH /BENCH layer=ref /' ;;
+				uring-poll) $T bench-kernel "$KBLK" "$_secs" uring-poll $_p | sed 's/backend=kernel-uring-poll */backend=uring-poll /; s/^BENCH /BENCH layer=ref /' ;;
+				*) $FT bench "$_x" "$(backend_dev "$_x")" "$_secs" $_p || ko "bench.$_x" ;;
+				esac
+			done
+		done
+		_r=$((_r + 1))
+	done
+	if [ "${NT_NODE:-1}" = 1 ] && [ -d /project ]; then
+		(cd /project && node --import tsx bench/nvme-ts.ts --secs "$_secs" --span-mib "$_span" --rounds "${NT_REPS:-3}" \
+			nvmed=/dev/nvmed0 uring-cmd="$_ng" uring="$KBLK" psync="$KBLK") || ko bench.ts
+	fi
+	dmesg | grep -i -E 'nvme|timeout|abort' | grep -v -E 'nvmed [0-9:.]+: (nvmed0|bound)' | tail -n 10 | sed 's/^/INFO dmesg: /'
+	return $FAILED
+}

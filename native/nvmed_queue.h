@@ -10,6 +10,10 @@
  * Threading: a queue pair is used by one thread at a time (no locks inside).
  * Different queue pairs may be used from different threads.
  *
+ * Used by the native library's nvmed backend (backend_nvmed.c) and by the driver's
+ * test program (test/nvme/nvmed_test.c).  Command layouts and status codes are in
+ * nvme_spec.h; nvme_status.c must be linked too.
+ *
  * Errors are returned as negative errno values; nothing is printed.
  */
 #ifndef NVMED_QUEUE_H
@@ -18,66 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme_spec.h"
 #include "nvmed_uapi.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* NVMe submission queue entry (64 bytes) */
-struct nvme_sqe {
-	uint8_t opc;
-	uint8_t flags;
-	uint16_t cid;
-	uint32_t nsid;
-	uint32_t cdw2;
-	uint32_t cdw3;
-	uint64_t mptr;
-	uint64_t prp1;
-	uint64_t prp2;
-	uint32_t cdw10;
-	uint32_t cdw11;
-	uint32_t cdw12;
-	uint32_t cdw13;
-	uint32_t cdw14;
-	uint32_t cdw15;
-};
-
-/* NVMe completion queue entry (16 bytes) */
-struct nvme_cqe {
-	uint32_t dw0;
-	uint32_t dw1;
-	uint16_t sqhd;
-	uint16_t sqid;
-	uint16_t cid;
-	uint16_t status;	/* bit 0 phase, 1-8 SC, 9-11 SCT, 12-13 CRD, 14 M, 15 DNR */
-};
-
-/* NVM command set opcodes */
-#define NVME_OPC_FLUSH		0x00
-#define NVME_OPC_WRITE		0x01
-#define NVME_OPC_READ		0x02
-#define NVME_OPC_WRITE_ZEROES	0x08
-#define NVME_OPC_DSM		0x09
-
-#define NVME_RW_FUA		(1u << 30)	/* CDW12 Force Unit Access */
-#define NVME_DSM_ATTR_DEALLOCATE (1u << 2)	/* CDW11 AD */
-
-/* Dataset Management range (16 bytes) */
-struct nvme_dsm_range {
-	uint32_t cattr;
-	uint32_t nlb;		/* number of logical blocks (1-based here, as on the wire) */
-	uint64_t slba;
-};
-
-/* Status value: (SCT << 8) | SC, as returned in nvmed_cpl.status */
-#define NVME_STATUS(sct, sc)	((uint16_t)(((sct) << 8) | (sc)))
-#define NVME_SC_SUCCESS		0x000
-#define NVME_SC_INVALID_OPCODE	0x001
-#define NVME_SC_INVALID_FIELD	0x002
-#define NVME_SC_INVALID_NS	0x00b
-#define NVME_SC_LBA_RANGE	0x080
-#define NVME_SC_CAP_EXCEEDED	0x081
 
 struct nvmed_dev {
 	int fd;
@@ -169,6 +119,13 @@ static inline uint32_t nvmed_qpair_room(const struct nvmed_qpair *q)
  */
 int nvmed_prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
 		  const struct nvmed_buffer *buf, size_t off, uint32_t flags, void *ctx);
+/*
+ * The same for memory that is not one contiguous DMA buffer: pages[i] is the bus
+ * address of the i-th 4 KiB controller page the transfer touches (page aligned), and
+ * the data starts at byte `offset` (dword aligned, < 4096) of pages[0].
+ */
+int nvmed_prep_rw_pages(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
+			const uint64_t *pages, uint32_t offset, uint32_t flags, void *ctx);
 int nvmed_prep_flush(struct nvmed_qpair *q, void *ctx);
 int nvmed_prep_dsm(struct nvmed_qpair *q, const struct nvme_dsm_range *ranges, uint32_t nr,
 		   uint32_t attr, void *ctx);
@@ -189,7 +146,10 @@ int nvmed_reap(struct nvmed_qpair *q, struct nvmed_cpl *out, int max);
 int nvmed_wait(struct nvmed_qpair *q, struct nvmed_cpl *out, int max, int min, uint64_t timeout_ns);
 
 /* Human-readable text of a status value ((SCT << 8) | SC). */
-const char *nvmed_status_str(uint16_t status);
+static inline const char *nvmed_status_str(uint16_t status)
+{
+	return nvme_status_str(status);
+}
 
 #ifdef __cplusplus
 }

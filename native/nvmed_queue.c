@@ -2,7 +2,8 @@
 /*
  * nvmed_queue.c - user-space NVMe queue pairs over the nvmed driver.
  * See nvmed_queue.h.  Command formats and PRP rules follow the NVMe base
- * specification; the driver ABI is in kmod/nvmed_uapi.h.
+ * specification; the driver ABI is in kmod/nvmed_uapi.h (copied verbatim to
+ * native/nvmed_uapi.h; the Makefile checks the copy).
  */
 #define _GNU_SOURCE
 #include "nvmed_queue.h"
@@ -279,30 +280,37 @@ static inline uint64_t scratch_dma(struct nvmed_qpair *q, uint16_t cid)
  * end of its page.  If the rest fits one page, PRP2 is that page; otherwise
  * PRP2 points to a PRP list of page addresses.  When more entries remain than
  * a list page holds, its last entry points to the next list page.
+ *
+ * The data starts at byte `offset` of the first controller page; page i of
+ * the transfer is pages[i], or base + i * PAGE when pages is NULL (one
+ * contiguous DMA buffer).
  */
-static int build_prps(struct nvmed_qpair *q, uint16_t cid, uint64_t addr, uint64_t len,
-		      uint64_t *prp1, uint64_t *prp2)
+static inline uint64_t page_at(const uint64_t *pages, uint64_t base, uint64_t i)
 {
-	uint64_t first = PAGE - (addr & (PAGE - 1));
-	uint64_t next, npages, i;
-	uint64_t *list, list_dma;
+	return pages ? pages[i] : base + i * PAGE;
+}
+
+static int build_prps(struct nvmed_qpair *q, uint16_t cid, const uint64_t *pages, uint64_t base,
+		      uint32_t offset, uint64_t len, uint64_t *prp1, uint64_t *prp2)
+{
+	uint64_t first = PAGE - offset;
+	uint64_t npages, i;
+	uint64_t *list;
 	uint32_t idx = 0, used = 1;
 	const uint32_t per_page = PAGE / 8;
 
-	*prp1 = addr;
+	*prp1 = page_at(pages, base, 0) + offset;
 	*prp2 = 0;
 	if (len <= first)
 		return 0;
-	next = addr + first;
 	len -= first;
 	if (len <= PAGE) {
-		*prp2 = next;
+		*prp2 = page_at(pages, base, 1);
 		return 0;
 	}
 	npages = (len + PAGE - 1) / PAGE;
 	list = scratch_va(q, cid);
-	list_dma = scratch_dma(q, cid);
-	*prp2 = list_dma;
+	*prp2 = scratch_dma(q, cid);
 	for (i = 0; i < npages; i++) {
 		if (idx == per_page - 1 && i != npages - 1) {
 			uint64_t *nl;
@@ -315,9 +323,8 @@ static int build_prps(struct nvmed_qpair *q, uint16_t cid, uint64_t addr, uint64
 			used++;
 			idx = 0;
 		}
-		list[idx++] = next + i * PAGE;
+		list[idx++] = page_at(pages, base, i + 1);
 	}
-	(void)list_dma;
 	return 0;
 }
 
@@ -343,17 +350,14 @@ static void sq_push(struct nvmed_qpair *q, const struct nvme_sqe *cmd, void *ctx
 	q->submitted++;
 }
 
-int nvmed_prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
-		  const struct nvmed_buffer *buf, size_t off, uint32_t flags, void *ctx)
+static int prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
+		   const uint64_t *pages, uint64_t base, uint32_t offset, uint32_t flags, void *ctx)
 {
 	struct nvmed_info *in = &q->dev->info;
 	struct nvme_sqe c;
 	uint64_t len = (uint64_t)nlb << in->lba_shift;
 	int cid, ret;
 
-	if (!nlb || nlb > 65536 || len > q->max_transfer || off > buf->size ||
-	    len > buf->size - off || (off & 3) || (flags & ~NVME_RW_FUA))
-		return -EINVAL;
 	cid = cid_get(q);
 	if (cid < 0)
 		return cid;
@@ -361,7 +365,7 @@ int nvmed_prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
 	c.opc = write ? NVME_OPC_WRITE : NVME_OPC_READ;
 	c.cid = (uint16_t)cid;
 	c.nsid = in->nsid;
-	ret = build_prps(q, (uint16_t)cid, buf->dma + off, len, &c.prp1, &c.prp2);
+	ret = build_prps(q, (uint16_t)cid, pages, base, offset, len, &c.prp1, &c.prp2);
 	if (ret) {
 		cid_put(q, (uint16_t)cid);
 		return ret;
@@ -371,6 +375,31 @@ int nvmed_prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
 	c.cdw12 = (nlb - 1) | flags;
 	sq_push(q, &c, ctx);
 	return cid;
+}
+
+int nvmed_prep_rw(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
+		  const struct nvmed_buffer *buf, size_t off, uint32_t flags, void *ctx)
+{
+	uint64_t len = (uint64_t)nlb << q->dev->info.lba_shift;
+	uint64_t start;
+
+	if (!nlb || nlb > NVME_RW_MAX_BLOCKS || len > q->max_transfer || off > buf->size ||
+	    len > buf->size - off || (off & 3) || (flags & ~NVME_RW_FUA))
+		return -EINVAL;
+	start = buf->dma + off;
+	return prep_rw(q, write, slba, nlb, NULL, start & ~(uint64_t)(PAGE - 1),
+		       (uint32_t)(start & (PAGE - 1)), flags, ctx);
+}
+
+int nvmed_prep_rw_pages(struct nvmed_qpair *q, int write, uint64_t slba, uint32_t nlb,
+			const uint64_t *pages, uint32_t offset, uint32_t flags, void *ctx)
+{
+	uint64_t len = (uint64_t)nlb << q->dev->info.lba_shift;
+
+	if (!nlb || nlb > NVME_RW_MAX_BLOCKS || len > q->max_transfer || offset >= PAGE ||
+	    (offset & 3) || (pages[0] & (PAGE - 1)) || (flags & ~NVME_RW_FUA))
+		return -EINVAL;
+	return prep_rw(q, write, slba, nlb, pages, 0, offset, flags, ctx);
 }
 
 int nvmed_prep_flush(struct nvmed_qpair *q, void *ctx)
@@ -521,68 +550,4 @@ int nvmed_wait(struct nvmed_qpair *q, struct nvmed_cpl *out, int max, int min, u
 			break;
 	}
 	return n;
-}
-
-/* ------------------------------------------------------------------ */
-
-const char *nvmed_status_str(uint16_t status)
-{
-	unsigned int sct = (status >> 8) & 7, sc = status & 0xff;
-
-	switch (sct) {
-	case 0:	/* generic */
-		switch (sc) {
-		case 0x00: return "Successful Completion";
-		case 0x01: return "Invalid Command Opcode";
-		case 0x02: return "Invalid Field in Command";
-		case 0x03: return "Command ID Conflict";
-		case 0x04: return "Data Transfer Error";
-		case 0x05: return "Commands Aborted due to Power Loss Notification";
-		case 0x06: return "Internal Error";
-		case 0x07: return "Command Abort Requested";
-		case 0x08: return "Command Aborted due to SQ Deletion";
-		case 0x09: return "Command Aborted due to Failed Fused Command";
-		case 0x0a: return "Command Aborted due to Missing Fused Command";
-		case 0x0b: return "Invalid Namespace or Format";
-		case 0x0c: return "Command Sequence Error";
-		case 0x0d: return "Invalid SGL Segment Descriptor";
-		case 0x0f: return "Invalid Number of SGL Descriptors";
-		case 0x13: return "PRP Offset Invalid";
-		case 0x15: return "Operation Denied";
-		case 0x80: return "LBA Out of Range";
-		case 0x81: return "Capacity Exceeded";
-		case 0x82: return "Namespace Not Ready";
-		case 0x83: return "Reservation Conflict";
-		case 0x84: return "Format In Progress";
-		}
-		return "Generic Command Status (unknown code)";
-	case 1:	/* command specific */
-		switch (sc) {
-		case 0x00: return "Completion Queue Invalid";
-		case 0x01: return "Invalid Queue Identifier";
-		case 0x02: return "Invalid Queue Size";
-		case 0x80: return "Conflicting Attributes";
-		case 0x81: return "Invalid Protection Information";
-		case 0x82: return "Attempted Write to Read Only Range";
-		case 0x83: return "Command Size Limit Exceeded";
-		}
-		return "Command Specific Status (unknown code)";
-	case 2:	/* media and data integrity */
-		switch (sc) {
-		case 0x80: return "Write Fault";
-		case 0x81: return "Unrecovered Read Error";
-		case 0x82: return "End-to-end Guard Check Error";
-		case 0x83: return "End-to-end Application Tag Check Error";
-		case 0x84: return "End-to-end Reference Tag Check Error";
-		case 0x85: return "Compare Failure";
-		case 0x86: return "Access Denied";
-		case 0x87: return "Deallocated or Unwritten Logical Block";
-		}
-		return "Media and Data Integrity Error (unknown code)";
-	case 3:
-		return "Path Related Status";
-	case 7:
-		return "Vendor Specific Status";
-	}
-	return "Unknown Status Code Type";
 }
