@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { markVerified } from './record.js';
 
 /**
  * Device blocks by block number, bounded in bytes (`cacheSize`). Index nodes and record
@@ -28,7 +29,12 @@ export class BlockCache {
     return this.lru.peek(block);
   }
 
-  set(block: number, data: Uint8Array): void {
+  /**
+   * `written`: the block is a copy of what this process wrote (a committed frame), not bytes
+   * read back from the device; records decoded from it skip their checksum test.
+   */
+  set(block: number, data: Uint8Array, written = false): void {
+    if (written) markVerified(data);
     this.lru.set(block, data);
   }
 

@@ -28,25 +28,48 @@ export interface KeyBytes {
 }
 
 export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
-  let bytes: Uint8Array;
-  let isString = false;
   if (typeof key === 'string') {
-    bytes = Buffer.from(key, 'utf8');
-    isString = true;
-  } else if (key instanceof Uint8Array) {
-    bytes = Uint8Array.prototype.slice.call(key);
-  } else {
-    throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
+    // ASCII (the common case): one pass copies the bytes, and the key is its own latin1 form.
+    const n = key.length;
+    if (n > 0 && n <= maxLength) {
+      const bytes = new Uint8Array(n);
+      let high = 0;
+      for (let i = 0; i < n; i++) {
+        const c = key.charCodeAt(i);
+        high |= c;
+        bytes[i] = c;
+      }
+      if (high < 0x80) return { bytes, str: key, isString: true };
+    }
+    return checked(Buffer.from(key, 'utf8'), true, maxLength);
   }
+  if (key instanceof Uint8Array) return checked(Uint8Array.prototype.slice.call(key), false, maxLength);
+  throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
+}
+
+function checked(bytes: Uint8Array, isString: boolean, maxLength: number): KeyBytes {
   if (bytes.length === 0) throw new ForestError('KEY_EMPTY', 'a key must not be empty');
   if (bytes.length > maxLength) {
     throw new ForestError('KEY_TOO_LONG', `a key of ${bytes.length} bytes is longer than the maximum of ${maxLength}`);
   }
-  return { bytes, str: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'), isString };
+  return { bytes, str: latin1(bytes), isString };
 }
 
+/** The bytes as a latin1 string (one char per byte), without copying them first. */
+export function latin1(bytes: Uint8Array): string {
+  return latin1Slice.call(bytes, 0, bytes.length);
+}
+
+/** UTF-8 bytes as a string; a byte-order mark is kept (as Buffer#toString does). */
+export function utf8(bytes: Uint8Array): string {
+  return utf8Decoder.decode(bytes);
+}
+
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
 export function keyFromRecord(bytes: Uint8Array, flags: number): Key {
-  return flags & FLAG_STRING_KEY ? Buffer.from(bytes).toString('utf8') : Buffer.from(bytes);
+  return flags & FLAG_STRING_KEY ? utf8(bytes) : Buffer.from(bytes);
 }
 
 export function encodeValue(value: Value): { type: number; bytes: Uint8Array } {
@@ -71,7 +94,7 @@ export function decodeValue(type: number, bytes: Uint8Array): Value {
   switch (type) {
     case VT_BUFFER: return Buffer.from(bytes);
     case VT_UINT8ARRAY: return Uint8Array.prototype.slice.call(bytes);
-    case VT_STRING: return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+    case VT_STRING: return utf8(bytes);
     case VT_DOCUMENT: return BSON.deserialize(bytes) as Record<string, unknown>;
     case VT_ARRAY:
     case VT_SCALAR: return (BSON.deserialize(bytes) as { v: Value }).v;

@@ -21,7 +21,7 @@ import {
   decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_COPY, FRAME_HEADER_SIZE,
   notForestFs, SUPERBLOCKS, verifyFrameBody, type FrameHeader, type Superblock,
 } from './format.js';
-import { FrameBuilder, align8 } from './frame-builder.js';
+import { FrameBuilder, align8, recycleFrame } from './frame-builder.js';
 import { LogReader } from './log-reader.js';
 import { decodeMeta, encodeMeta, type CheckpointMeta } from './meta.js';
 import { StoreReader, type StoreView } from './reader.js';
@@ -598,7 +598,7 @@ export class Database {
           const k = { bytes: v.key, str: v.str, isString: v.keyIsString };
           const old = then.version(k);
           if (old) {
-            ops.push({ kind: KIND_PUT, store: state, key: k, valueType: old.valueType, value: then.valueBytes(old).slice(), ifAbsent: false, ifVersion: -1 });
+            ops.push({ kind: KIND_PUT, store: state, key: k, valueType: old.valueType, value: Uint8Array.prototype.slice.call(then.valueBytes(old)), ifAbsent: false, ifVersion: -1 });
           } else if (!v.deleted) {
             ops.push({ kind: KIND_DELETE, store: state, key: k, valueType: 0, value: new Uint8Array(0), ifAbsent: false, ifVersion: -1 });
           }
@@ -647,7 +647,8 @@ export class Database {
         throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
       }
       // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
-      bytes = enc.bytes === value ? enc.bytes.slice() : enc.bytes;
+      // Buffer#slice is a view: copy the caller's bytes (Buffer or Uint8Array) for real.
+      bytes = enc.bytes === value ? Uint8Array.prototype.slice.call(enc.bytes) : enc.bytes;
       valueType = enc.type;
     }
     let ifAbsent = false;
@@ -813,6 +814,7 @@ export class Database {
       for (const [store, m] of newest) for (const e of m.values()) store.wal.set(e);
     }
     this.adoptFrame(frame, flush !== null, offset);
+    recycleFrame(frame);
     for (const a of accepted) a.b.resolve(a.seq);
   }
 
@@ -928,6 +930,7 @@ export class Database {
       deltas.push([b.offset, frame.length - recordBytes, ADD_STALE]);
       this.bytesWritten += frame.length;
       this.adoptFrame(frame, false, b.offset);
+      recycleFrame(frame);
       builder = null;
       recordBytes = 0;
     };
@@ -1203,7 +1206,7 @@ export class Database {
     if (checkpoint) this.checkpointOffset = offset;
     this.head = offset + frame.length;
     if (frame.length <= this.cache.maxBytes / 8) {
-      for (let i = 0; i < frame.length; i += this.bs) this.cache.set((offset + i) / this.bs, frame.slice(i, i + this.bs));
+      for (let i = 0; i < frame.length; i += this.bs) this.cache.set((offset + i) / this.bs, frame.slice(i, i + this.bs), true);
     }
   }
 
@@ -1245,7 +1248,7 @@ export class Database {
       nodeBytes += res.blocks.length * this.bs;
       for (const n of res.stale) deltas.push([n.addr, n.size, MAKE_STALE]);
       // `replaced`: the values the batch overwrote (old records, now stale).
-      for (const old of (res as { replaced?: number[] }).replaced ?? []) {
+      for (const old of res.replaced) {
         deltas.push([addressOffset(old), this.recordSizeOf(old), MAKE_STALE]);
         if (isTombstone(old)) tombstones--;
       }
@@ -1284,19 +1287,11 @@ export class Database {
   // ---------------------------------------------------------------- reads
 
   readRecordSync(packed: number): DecodedRecord {
-    const offset = addressOffset(packed);
-    let size = addressSize(packed);
-    if (size === 0) size = peekRecordSize(this.reader.readSync(offset, RECORD_HEADER), 0);
-    if (size <= 0) throw new ForestError('CORRUPT', `${this.path}: the record at ${offset} has a damaged header`);
-    return decodeRecord(this.reader.readSync(offset, Math.min(size, this.device.geometry.capacity - offset)), 0, `${this.path} offset ${offset}`);
+    return this.reader.recordSync(packed, this.path);
   }
 
   async readRecord(packed: number): Promise<DecodedRecord> {
-    const offset = addressOffset(packed);
-    let size = addressSize(packed);
-    if (size === 0) size = peekRecordSize(await this.reader.read(offset, RECORD_HEADER), 0);
-    if (size <= 0) throw new ForestError('CORRUPT', `${this.path}: the record at ${offset} has a damaged header`);
-    return decodeRecord(await this.reader.read(offset, Math.min(size, this.device.geometry.capacity - offset)), 0, `${this.path} offset ${offset}`);
+    return this.reader.record(packed, this.path);
   }
 
   get trieIndex(): HBTrie {

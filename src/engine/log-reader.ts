@@ -1,15 +1,28 @@
-import type { BlockDevice, BufferPool } from '../io/index.js';
+import { ForestError } from '../errors.js';
+import type { BlockDevice, BufferPool, DeviceBuffer } from '../io/index.js';
 import type { BlockCache } from './block-cache.js';
+import { addressOffset, addressSize, decodeRecord, peekRecordSize, RECORD_HEADER, type DecodedRecord } from './record.js';
+
+/** The frame under construction as the reader sees it (a FrameBuilder: `bytes` is complete when read). */
+export interface PendingFrame {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+  readonly length: number;
+}
 
 /**
  * Reads byte ranges of the log through the block cache, synchronously (the sync get path)
  * or asynchronously (one batch per range). Bytes of the frame being built are served from
  * memory, so the index can read the records and nodes of a commit before it is written.
+ *
+ * A range inside one cached block is a view of that block (no copy); a range across blocks
+ * is copied into an array of exactly its length.
  */
 export class LogReader {
   /** The frame under construction: its device offset and bytes so far. */
-  pending: { offset: number; bytes: Uint8Array; length: number } | null = null;
+  pending: PendingFrame | null = null;
   private readonly bs: number;
+  private readonly maxBlocks: number;
 
   constructor(
     private readonly device: BlockDevice,
@@ -17,96 +30,143 @@ export class LogReader {
     private readonly pool: BufferPool,
   ) {
     this.bs = device.geometry.blockSize;
-  }
-
-  readSync(offset: number, length: number): Uint8Array {
-    const fromPending = this.fromPending(offset, length);
-    if (fromPending) return fromPending;
-    return this.assemble(offset, length, (runs) => {
-      for (const r of runs) {
-        const buf = this.pool.acquire(r.count * this.bs);
-        try {
-          const view = buf.subarray(0, r.count * this.bs);
-          this.device.readSync(r.block * this.bs, view);
-          this.keep(r, view.bytes);
-        } finally {
-          this.pool.release(buf);
-        }
-      }
-    });
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const fromPending = this.fromPending(offset, length);
-    if (fromPending) return fromPending;
-    let missing: Run[] = [];
-    const result = this.assemble(offset, length, (runs) => {
-      missing = runs;
-    });
-    if (missing.length === 0) return result;
-    const bufs = missing.map((r) => this.pool.acquire(r.count * this.bs));
-    try {
-      await this.device.submit(missing.map((r, i) => ({ op: 'read' as const, offset: r.block * this.bs, buffer: bufs[i]!.subarray(0, r.count * this.bs) })));
-      missing.forEach((r, i) => this.keep(r, bufs[i]!.bytes));
-    } finally {
-      for (const b of bufs) this.pool.release(b);
-    }
-    // Blocks read just now were copied into `result` by keep().
-    return result;
-  }
-
-  private fromPending(offset: number, length: number): Uint8Array | null {
-    const p = this.pending;
-    if (p && offset >= p.offset && offset + length <= p.offset + p.length) {
-      return p.bytes.subarray(offset - p.offset, offset - p.offset + length);
-    }
-    return null;
+    this.maxBlocks = Math.max(1, Math.floor(device.geometry.maxTransfer / this.bs));
   }
 
   /**
-   * Builds the answer from cached blocks; hands the runs of missing blocks to `fetch`,
-   * each with a place in the answer to copy into.
+   * The record a packed index address names, decoded and verified; CORRUPT naming `path` and
+   * the offset if it is damaged. A record inside one cached block is decoded in place: no
+   * copy, no view of the block made first, no message built unless it fails.
    */
-  private assemble(offset: number, length: number, fetch: (runs: Run[]) => void): Uint8Array {
+  recordSync(packed: number, path: string): DecodedRecord {
+    const offset = addressOffset(packed);
+    const size = addressSize(packed);
+    if (size > 0) {
+      const first = Math.floor(offset / this.bs);
+      const at = offset - first * this.bs;
+      if (at + size <= this.bs && this.pending === null) {
+        const b = this.cache.get(first);
+        if (b !== undefined) return decodeRecord(b, at, path, offset);
+      }
+    }
+    const length = this.recordLength(offset, size, path, size > 0 ? null : this.readSync(offset, RECORD_HEADER));
+    return decodeRecord(this.readSync(offset, length), 0, path, offset);
+  }
+
+  /** recordSync without blocking the event loop on the device. */
+  async record(packed: number, path: string): Promise<DecodedRecord> {
+    const offset = addressOffset(packed);
+    const size = addressSize(packed);
+    const length = this.recordLength(offset, size, path, size > 0 ? null : await this.read(offset, RECORD_HEADER));
+    return decodeRecord(await this.read(offset, length), 0, path, offset);
+  }
+
+  /** Bytes to read for a record: its packed size, else the size in its header, within the device. */
+  private recordLength(offset: number, packedSize: number, path: string, header: Uint8Array | null): number {
+    let size = packedSize;
+    if (size === 0 && header !== null) size = peekRecordSize(header, 0);
+    if (size <= 0) throw new ForestError('CORRUPT', `${path}: the record at ${offset} has a damaged header`);
+    return Math.min(size, this.device.geometry.capacity - offset);
+  }
+
+  readSync(offset: number, length: number): Uint8Array {
+    const p = this.pending;
+    if (p !== null && offset >= p.offset && offset + length <= p.offset + p.length) return fromPending(p, offset, length);
+    const bs = this.bs;
+    const first = Math.floor(offset / bs);
+    if (offset + length <= (first + 1) * bs) {
+      const b = this.cache.get(first);
+      if (b !== undefined) {
+        const o = offset - first * bs;
+        return b.subarray(o, o + length);
+      }
+    }
+    const out = new Uint8Array(length);
+    const runs = this.gather(offset, length, out);
+    for (const r of runs) {
+      const buf = this.pool.acquire(r.count * bs);
+      try {
+        const view = buf.subarray(0, r.count * bs);
+        this.device.readSync(r.block * bs, view);
+        this.keep(r, view.bytes, offset, out);
+      } finally {
+        this.pool.release(buf);
+      }
+    }
+    return out;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const p = this.pending;
+    if (p !== null && offset >= p.offset && offset + length <= p.offset + p.length) return fromPending(p, offset, length);
+    const bs = this.bs;
+    const first = Math.floor(offset / bs);
+    if (offset + length <= (first + 1) * bs) {
+      const b = this.cache.get(first);
+      if (b !== undefined) {
+        const o = offset - first * bs;
+        return b.subarray(o, o + length);
+      }
+    }
+    const out = new Uint8Array(length);
+    const runs = this.gather(offset, length, out);
+    if (runs.length === 0) return out;
+    const bufs: DeviceBuffer[] = [];
+    try {
+      for (const r of runs) bufs.push(this.pool.acquire(r.count * bs));
+      await this.device.submit(runs.map((r, i) => ({ op: 'read' as const, offset: r.block * bs, buffer: bufs[i]!.subarray(0, r.count * bs) })));
+      runs.forEach((r, i) => this.keep(r, bufs[i]!.bytes, offset, out));
+    } finally {
+      for (const b of bufs) this.pool.release(b);
+    }
+    return out;
+  }
+
+  /**
+   * Copies the cached parts of [offset, offset + length) into `out`; returns the runs of
+   * blocks that are missing (each at most one maximum transfer long).
+   */
+  private gather(offset: number, length: number, out: Uint8Array): Run[] {
     const bs = this.bs;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
-    if (first === last) {
-      const b = this.cache.get(first);
-      if (b) return b.subarray(offset - first * bs, offset - first * bs + length);
-    }
-    const span = new Uint8Array((last - first + 1) * bs);
     const runs: Run[] = [];
-    const maxBlocks = Math.max(1, Math.floor(this.device.geometry.maxTransfer / bs));
+    let prev: Run | null = null;
     for (let blk = first; blk <= last; blk++) {
       const b = this.cache.get(blk);
-      if (b) {
-        span.set(b, (blk - first) * bs);
+      if (b !== undefined) {
+        copyPart(b, blk * bs, offset, length, out);
         continue;
       }
-      const prev = runs[runs.length - 1];
-      if (prev && prev.block + prev.count === blk && prev.count < maxBlocks) prev.count++;
-      else runs.push({ block: blk, count: 1, out: span, outOffset: (blk - first) * bs });
+      if (prev !== null && prev.block + prev.count === blk && prev.count < this.maxBlocks) prev.count++;
+      else runs.push((prev = { block: blk, count: 1 }));
     }
-    if (runs.length > 0) fetch(runs);
-    return span.subarray(offset - first * bs, offset - first * bs + length);
+    return runs;
   }
 
   /** Copies freshly read blocks into the answer and (unless the read is huge) the cache. */
-  private keep(r: Run, bytes: Uint8Array): void {
+  private keep(r: Run, bytes: Uint8Array, offset: number, out: Uint8Array): void {
     const bs = this.bs;
-    const cacheable = r.count * bs <= this.cache.maxBytes / 8;
-    for (let i = 0; i < r.count; i++) {
-      const data = bytes.slice(i * bs, (i + 1) * bs);
-      if (cacheable) this.cache.set(r.block + i, data);
-      r.out.set(data, r.outOffset + i * bs);
-    }
+    const start = r.block * bs;
+    copyPart(bytes.subarray(0, r.count * bs), start, offset, out.length, out);
+    if (r.count * bs > this.cache.maxBytes / 8) return;
+    for (let i = 0; i < r.count; i++) this.cache.set(r.block + i, bytes.slice(i * bs, (i + 1) * bs));
   }
 }
 
 interface Run {
   block: number;
   count: number;
-  out: Uint8Array;
-  outOffset: number;
+}
+
+/** A copy: the frame's memory is reused once it is written (recycleFrame), so no view of it may escape. */
+function fromPending(p: PendingFrame, offset: number, length: number): Uint8Array {
+  return p.bytes.slice(offset - p.offset, offset - p.offset + length);
+}
+
+/** Copies the overlap of `src` (device bytes from `srcStart`) and [offset, offset + length) into out. */
+function copyPart(src: Uint8Array, srcStart: number, offset: number, length: number, out: Uint8Array): void {
+  const from = Math.max(srcStart, offset);
+  const to = Math.min(srcStart + src.length, offset + length);
+  if (to > from) out.set(src.subarray(from - srcStart, to - srcStart), from - offset);
 }

@@ -5,7 +5,7 @@
  */
 import { ForestError } from '../errors.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
-import { keyBytes, keyFromRecord, type Key, type KeyBytes, type Value } from './codec.js';
+import { keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
 import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
 import type { WalEntry, WalView } from './wal-index.js';
@@ -63,8 +63,15 @@ export class StoreReader {
 
   /** The value, or undefined. Synchronous: a cache miss reads the device in place. */
   get(key: Key): Value | undefined {
-    const v = this.version(keyBytes(key));
-    return v ? this.valueOf(v) : undefined;
+    const k = keyBytes(key);
+    this.assertOpen();
+    const e = this.view.wal.get(k.str);
+    if (e) return e.deleted ? undefined : this.valueOf(e);
+    const addr = this.indexed(k);
+    if (addr === undefined) return undefined;
+    // Decoded straight from the record: no Version object, no latin1 key string.
+    const rec = this.db.guard(() => this.db.readRecordSync(addr));
+    return confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
   }
 
   /** The value and the sequence number of the write that stored it, or undefined. */
@@ -261,7 +268,7 @@ const unpinOnCollect = new FinalizationRegistry<() => void>((release) => release
 /** A version built from an indexed record. */
 export function fromRecord(rec: DecodedRecord, addr: number): Version {
   return {
-    str: Buffer.from(rec.key.buffer, rec.key.byteOffset, rec.key.length).toString('latin1'),
+    str: latin1(rec.key),
     key: rec.key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq, addr,
     deleted: rec.kind === KIND_DELETE, valueType: rec.valueType, value: rec.value, size: rec.size,
   };
