@@ -194,3 +194,13 @@ test('a crash in the middle of a transaction commit leaves all of it or none of 
   }
   t.log(`${total} device operations; ${checked} crash images checked`);
 });
+
+test('a Buffer the caller reuses after put does not change what was stored', async (t) => {
+  const db = await mem();
+  const s = db.store();
+  const buf = Buffer.from('original');
+  await s.put('b', buf);
+  buf.write('CHANGED!');
+  t.is(Buffer.from(s.get('b') as Buffer).toString(), 'original');
+  await db.close();
+});
