@@ -357,7 +357,11 @@ export class Database {
   private async readDirect(offset: number, length: number): Promise<Uint8Array> {
     const buf = this.pool.acquire(length);
     try {
-      await this.device.submit([{ op: 'read', offset, buffer: buf.subarray(0, length) }]);
+      // One batch, split at the device's largest transfer (a checkpoint frame can be MBs).
+      const max = Math.max(this.bs, Math.floor(this.device.geometry.maxTransfer / this.bs) * this.bs);
+      const cmds = [];
+      for (let at = 0; at < length; at += max) cmds.push({ op: 'read' as const, offset: offset + at, buffer: buf.subarray(at, Math.min(length, at + max)) });
+      await this.device.submit(cmds);
       return buf.bytes.slice(0, length);
     } finally {
       this.pool.release(buf);
