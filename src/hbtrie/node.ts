@@ -27,12 +27,12 @@
  *    24  n bytes of prefix data
  *
  * In memory a node *is* its entries in this byte form: a BNode points at the chunk array and the
- * pointer array inside some buffer (for a written node: its own bytes in the block the writer
- * produced, or a copy of them read from the store; for a node built during a batch: scratch
- * memory of the batch). Searches read the chunks in place as big-endian words through a DataView,
- * a batch copies runs of entries with memcpy, and the writer copies entries into the block
- * unchanged. So nothing is decoded into separate arrays, and a changed node costs one copy of its
- * bytes, not a decode, an encode and a search array.
+ * pointer array inside some buffer (for a written node: its bytes in the node cache's memory, as
+ * the writer produced them or as read from the store; for a node built during a batch: the
+ * batch's scratch memory). Searches read the chunks in place as big-endian words through a
+ * DataView, a batch copies runs of entries with memcpy, and the writer copies entries into the
+ * block unchanged. So nothing is decoded into separate arrays: a changed node costs copies of its
+ * bytes and a checksum, not a decode, an encode and a search array.
  */
 
 import type { NodeCache } from './cache.js';

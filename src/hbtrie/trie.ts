@@ -2,7 +2,7 @@
  * The HB+-trie (ForestDB, IEEE Trans. Computers 2016): a trie whose nodes are B+-trees keyed by
  * fixed-size chunks of the (encoded) key, persisted copy-on-write through a NodeStore.
  *
- * The object holds configuration and the decoded-node cache, not a root: every call takes the
+ * The object holds configuration and the node cache, not a root: every call takes the
  * root address to work on, and every change returns a new one, so any number of old roots
  * (snapshots) stay readable side by side.
  *
@@ -54,10 +54,10 @@ export class HBTrie {
     const cache = core.cache;
     const C = core.C;
     const kw = core.kw;
-    // The walk goes by location, reading each node's header and entries from its bytes in the
-    // cache's memory, and finding each child through its parent slab's side table (see cache.ts)
-    // when it can: so a warm lookup touches the nodes' bytes and little else. (u8, dv): the
-    // memory; b: the node's offset in it; s: its slab, -1 outside the ring.
+    // The walk goes by location: it reads each node's header and entries from its bytes in the
+    // cache's memory, and finds each child where an earlier lookup found it when it can (the
+    // parent's side entries; see cache.ts), so a warm lookup touches the nodes' bytes and little
+    // else. (u8, dv): the memory; b: the node's offset in it; s: its slab, -1 outside the ring.
     const top = core.load(root);
     let u8 = top.u8;
     let dv = top.dv;
@@ -207,7 +207,7 @@ export class HBTrie {
     return collectNodes(this.core, root);
   }
 
-  /** Drops every cached decoded node. */
+  /** Drops every cached node (cursors open on them reload what they need). */
   clearCache(): void {
     this.core.cache.clear();
   }

@@ -8,6 +8,8 @@ import { open, type Database } from '../helpers/engine.js';
 import { openDevice } from '../helpers/io.js';
 
 const target = testDeviceFromEnv();
+/** FORESTFS_TEST_QUEUE_DEPTH: the device's queue depth (default 64, as openDevice). */
+const queueDepth = Number(process.env.FORESTFS_TEST_QUEUE_DEPTH) || 64;
 const KEYS = 10_000;
 const PER_COMMIT = 100;
 
@@ -30,13 +32,13 @@ if (!target) {
   const { device, backend } = target;
   test.serial(`engine on ${backend}:${device}: ${KEYS} keys in ${KEYS / PER_COMMIT} commits, close, reopen, verify`, async (t) => {
     // Blank the superblocks (earlier tests left data there): a blank device is formatted.
-    const raw = openDevice(device, { backend });
+    const raw = openDevice(device, { backend, queueDepth });
     const zero = raw.allocBuffer(64 * raw.geometry.blockSize);
     zero.bytes.fill(0);
     await raw.submit([{ op: 'write', offset: 0, buffer: zero }, { op: 'flush', barrier: true }]);
     await raw.close();
 
-    let db = await open(openDevice(device, { backend }));
+    let db = await open(openDevice(device, { backend, queueDepth }));
     t.is(db.stats().backend, backend === 'auto' ? db.stats().backend : backend);
     let s = db.store('smoke');
     for (let c = 0; c < KEYS / PER_COMMIT; c++) {
@@ -50,7 +52,7 @@ if (!target) {
     verify(t, db, KEYS);
     await db.close();
 
-    db = await open(openDevice(device, { backend }));
+    db = await open(openDevice(device, { backend, queueDepth }));
     verify(t, db, KEYS);
     s = db.store('smoke');
     const more: Promise<number>[] = [];
@@ -58,7 +60,7 @@ if (!target) {
     await Promise.all(more);
     await db.close();
 
-    db = await open(openDevice(device, { backend, readOnly: true }), { readOnly: true });
+    db = await open(openDevice(device, { backend, queueDepth, readOnly: true }), { readOnly: true });
     verify(t, db, KEYS + 1000);
     t.log(`backend ${db.stats().backend}: ${db.stats().records} records`);
     await db.close();

@@ -304,7 +304,7 @@ qemu_args() {
 		-kernel "$KIMG/boot/vmlinuz-$KVER" -initrd "$initrd"
 		-append "console=ttyS0 panic=-1 loglevel=4 $1 $APPEND_EXTRA"
 		-drive "file=$DISK_K,if=none,id=nvk,format=raw,discard=unmap"
-		-device "nvme,serial=kpath0,drive=nvk,logical_block_size=4096,physical_block_size=4096,addr=4"
+		-device "nvme,serial=kpath0,drive=nvk,logical_block_size=4096,physical_block_size=4096,addr=4${NVME_KPATH_OPTS:+,$NVME_KPATH_OPTS}"
 		-drive "file=$DISK_N,if=none,id=nvd,format=raw,discard=unmap"
 		-device "nvme,serial=nvmed0,drive=nvd,logical_block_size=4096,physical_block_size=4096,max_ioqpairs=12,mdts=10,addr=5")
 }

@@ -285,6 +285,12 @@ mode_run() {
 FT=/bin/ffs_test
 BACKENDS_ALL="nvmed uring-cmd uring psync"
 
+# psync gets queue depth 8 (8 worker threads) in the guest: with 16 threads issuing
+# synchronous O_DIRECT reads, QEMU 7.2's emulated controller under the stock nvme driver
+# stops fetching commands after a while (kernel: "I/O n QID 1 timeout, aborting", then a
+# controller reset that does not always recover), reproduced on the kernel path alone.
+qd_of() { [ "$1" = psync ] && echo 8 || echo 64; }
+
 # the NVMe generic character device of the kernel-path namespace: /dev/nvme0n1 -> /dev/ng0n1
 ng_of() { echo "/dev/ng${1#/dev/nvme}"; }
 
@@ -312,7 +318,7 @@ ava_markers() {
 run_node_tests() {
 	_b=$1
 	_d=$2
-	(cd /project && FORESTFS_TEST_DEVICE=$_d FORESTFS_TEST_BACKEND=$_b timeout 600 \
+	(cd /project && FORESTFS_TEST_DEVICE=$_d FORESTFS_TEST_BACKEND=$_b FORESTFS_TEST_QUEUE_DEPTH=$(qd_of "$_b") timeout 600 \
 		node node_modules/ava/entrypoints/cli.mjs -c 1 --timeout 5m \
 		test/nvme/device-env.test.ts test/nvme/engine-env.test.ts) > /tmp/ava.log 2>&1
 	_rc=$?
@@ -357,7 +363,7 @@ mode_backends() {
 		_d=$(backend_dev "$_b")
 		echo "INFO ===== backend $_b on $_d"
 		_t0=$(date +%s)
-		$FT func "$_b" "$_d" || true
+		FFS_TEST_QD=$(qd_of "$_b") $FT func "$_b" "$_d" || true
 		_t1=$(date +%s)
 		[ "${NT_NODE:-1}" = 1 ] && run_node_tests "$_b" "$_d"
 		info "backend $_b: native tests $((_t1 - _t0)) s, TypeScript tests $(($(date +%s) - _t1)) s"
@@ -382,7 +388,7 @@ mode_crash_write_all() {
 	load_nvme_stack && bind_nvmed || { ko crash.setup; return 1; }
 	$T crash-write /dev/nvmed0 &
 	for _b in $BACKENDS_ALL; do
-		$FT crash-write "$_b" "$(backend_dev "$_b")" "$(crash_base "$_b")" &
+		FFS_TEST_QD=$(qd_of "$_b") $FT crash-write "$_b" "$(backend_dev "$_b")" "$(crash_base "$_b")" &
 	done
 	wait
 	ko crash.write "the writers ended by themselves"
@@ -402,6 +408,7 @@ mode_crash_verify_all() {
 # bench: 4 KiB random I/O per backend through the native library (ffs_test bench) and
 # through the TypeScript device layer (bench/nvme-ts.ts), QD 1 and 32; references without
 # the library: the raw queue (nvmed_test bench-nvmed) and io_uring IOPOLL on the block device.
+# psync runs at QD 1 only (see qd_of: at QD 32 its 16 threads hang QEMU's controller).
 mode_bench_all() {
 	load_nvme_stack && bind_nvmed || { ko bench.setup; return 1; }
 	_secs=${NT_SECS:-0.5}
@@ -412,7 +419,7 @@ mode_bench_all() {
 	info "bench: ${_secs} s per point and backend, ${NT_REPS:-3} rounds, random 4 KiB blocks in the first $_span MiB (prefilled)"
 	$FT fill nvmed /dev/nvmed0 "$_span" || ko bench.fill
 	$FT fill uring "$KBLK" "$_span" || ko bench.fill
-	for _b in $BACKENDS_ALL; do $FT bench "$_b" "$(backend_dev "$_b")" 0.2 randread 32 > /dev/null; done
+	for _b in nvmed uring-cmd uring; do $FT bench "$_b" "$(backend_dev "$_b")" 0.2 randread 32 > /dev/null; done
 	_r=1
 	while [ $_r -le "${NT_REPS:-3}" ]; do
 		echo "BENCH-REP $_r"
@@ -424,6 +431,7 @@ mode_bench_all() {
 				case "$_x" in
 				raw-nvmed) $T bench-nvmed /dev/nvmed0 "$_secs" $_p | sed 's/backend=nvmed */backend=raw-nvmed /; s/^BENCH /BENCH layer=ref /' ;;
 				uring-poll) $T bench-kernel "$KBLK" "$_secs" uring-poll $_p | sed 's/backend=kernel-uring-poll */backend=uring-poll /; s/^BENCH /BENCH layer=ref /' ;;
+				psync) [ "${_p#* }" = 32 ] || $FT bench psync "$KBLK" "$_secs" $_p || ko bench.psync ;;
 				*) $FT bench "$_x" "$(backend_dev "$_x")" "$_secs" $_p || ko "bench.$_x" ;;
 				esac
 			done
@@ -431,7 +439,7 @@ mode_bench_all() {
 		_r=$((_r + 1))
 	done
 	if [ "${NT_NODE:-1}" = 1 ] && [ -d /project ]; then
-		(cd /project && node --import tsx bench/nvme-ts.ts --secs "$_secs" --span-mib "$_span" --rounds "${NT_REPS:-3}" \
+		(cd /project && node --import tsx bench/nvme-ts.ts --secs "$_secs" --span-mib "$_span" --rounds "${NT_REPS:-3}" --skip psync:32 \
 			nvmed=/dev/nvmed0 uring-cmd="$_ng" uring="$KBLK" psync="$KBLK") || ko bench.ts
 	fi
 	dmesg | grep -i -E 'nvme|timeout|abort' | grep -v -E 'nvmed [0-9:.]+: (nvmed0|bound)' | tail -n 10 | sed 's/^/INFO dmesg: /'
