@@ -24,7 +24,7 @@ import {
 import { FrameBuilder, align8, recycleFrame } from './frame-builder.js';
 import { LogReader } from './log-reader.js';
 import { decodeMeta, encodeMeta, type CheckpointMeta } from './meta.js';
-import { StoreReader, type StoreView } from './reader.js';
+import type { StoreView } from './reader.js';
 import {
   addressOffset, addressSize, decodeRecord, FLAG_STRING_KEY, isTombstone, KIND_CREATE_STORE, KIND_DELETE, KIND_PUT,
   MAX_DEVICE_BYTES, packAddress, peekRecordSize, RECORD_HEADER, recordSize, type DecodedRecord,
@@ -443,8 +443,11 @@ export class Database {
 
   /** The store named `name`, created (durably, with the next commit) when missing. */
   store(name = 'default'): Store {
-    const s = this.storeState(name);
-    return (s.handle ??= new Store(this, s));
+    return this.handleOf(this.storeState(name));
+  }
+
+  private handleOf(state: StoreState): Store {
+    return (state.handle ??= new Store(this, state));
   }
 
   /** @internal The state of a store, created when missing. */
@@ -732,8 +735,9 @@ export class Database {
     const free = this.freeBytes();
     const accepted: Accepted[] = [];
     const ops: { op: WriteOp; seq: number }[] = [];
-    /** The versions earlier batches of this group write, for the conditions of later ones. */
-    const overlay = new Map<StoreState, Map<string, WalEntry>>();
+    /** Versions earlier batches of this group write, kept only when a batch has conditions. */
+    const overlay: Overlay | null = group.some(isConditional) ? new Map() : null;
+    let added = 0;
     let seq = this.lastSeq;
     let bytes = FRAME_HEADER_SIZE + this.bs;
     for (const b of group) {
@@ -749,7 +753,7 @@ export class Database {
         b.reject(this.deviceFull());
         continue;
       }
-      const conflict = this.checkConditions(b.ops, overlay);
+      const conflict = overlay && isConditional(b) ? this.checkConditions(b.ops, overlay) : null;
       if (conflict) {
         b.reject(conflict);
         continue;
@@ -758,15 +762,12 @@ export class Database {
       for (const op of b.ops) {
         ops.push({ op, seq: ++seq });
         if (op.kind === KIND_CREATE_STORE) continue;
-        let m = overlay.get(op.store);
-        if (!m) overlay.set(op.store, (m = new Map()));
-        m.set(op.key.str, { ...PENDING_VERSION, str: op.key.str, seq, deleted: op.kind === KIND_DELETE });
+        added++;
+        if (overlay) setVersion(overlay, op, op.kind === KIND_DELETE ? ABSENT : seq);
       }
       accepted.push({ b, seq });
     }
     if (accepted.length === 0 && !forceCheckpoint) return;
-    let added = 0;
-    for (const m of overlay.values()) added += m.size;
     const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walThreshold) && this.checkpointFits(bytes);
 
     let built: BuiltFrame;
@@ -968,31 +969,26 @@ export class Database {
       const reclaimNow = this.canReclaimAt(this.lastCommit + 1);
       let built: Uint8Array | null = null;
       let at = this.head;
-      let results = new Map<StoreState, IndexResult>();
+      let index: CompactIndex | null = null;
       for (const candidate of [this.head, this.sb.logStart]) {
         if (candidate !== this.head && !this.wraps()) break;
         this.trie.clearCache();
         const r = this.buildCompactCheckpoint(candidate, ops, deltas, reclaimNow && start >= 0 ? start : this.tail);
         if (this.fitsAt(candidate, r.frame.length)) {
           built = r.frame;
-          results = r.results;
+          index = r;
           at = candidate;
           break;
         }
       }
-      if (!built) throw this.deviceFull();
+      if (!built || !index) throw this.deviceFull();
       await writeBlocks(this.device, this.pool, [{ offset: at, data: built }], { flush: true });
       this.reader.pending = null;
       if (start < 0) start = at;
       this.bytesWritten += built.length;
-      const live = new Float64Array(this.live.length);
-      const stale = new Float64Array(this.stale.length);
-      const meta = decodeMeta(built.subarray(decodeFrameHeader(built, this.uuid, this.bs)!.metaOffset), `offset ${at}`);
-      live.set(meta.live);
-      stale.set(meta.stale);
-      this.live = live;
-      this.stale = stale;
-      this.adoptIndex({ results }, this.lastSeq, at);
+      this.live = index.live;
+      this.stale = index.stale;
+      this.adoptIndex({ results: index.results }, this.lastSeq, at);
       this.adoptFrame(built, true, at);
       // The superblock must name the new checkpoint before anything older is overwritten.
       await this.writeSuperblock();
@@ -1018,7 +1014,7 @@ export class Database {
   }
 
   /** The checkpoint that ends a compaction: fresh tries over the copies, and fresh accounting. */
-  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: readonly Delta[], tail: number): { frame: Uint8Array; results: Map<StoreState, IndexResult> } {
+  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: readonly Delta[], tail: number): CompactIndex {
     const builder = new FrameBuilder(offset, this.bs);
     this.building = builder;
     this.reader.pending = builder;
@@ -1043,7 +1039,7 @@ export class Database {
       lastSeq: this.lastSeq, checkpointOffset: offset, uuid: this.uuid, timestamp: Date.now(),
     });
     this.building = null;
-    return { frame, results };
+    return { frame, results, live, stale };
   }
 
   /** Whether no open snapshot or live iterator predates commit `commit`. */
@@ -1140,35 +1136,26 @@ export class Database {
   }
 
   /** A CONFLICT error if a write's condition fails against the state this batch would see. */
-  private checkConditions(ops: readonly WriteOp[], newest: Map<StoreState, Map<string, WalEntry>>): ForestError | null {
-    let local: Map<StoreState, Map<string, WalEntry | null>> | null = null;
+  private checkConditions(ops: readonly WriteOp[], earlier: Overlay): ForestError | null {
+    const local: Overlay = new Map();
     for (const op of ops) {
       if (op.kind === KIND_CREATE_STORE) continue;
       if (op.ifAbsent || op.ifVersion >= 0) {
         // Earlier writes of this batch, then of this commit, then the committed state.
-        let cur: WalEntry | null | undefined = local?.get(op.store)?.get(op.key.str);
-        if (cur === undefined) cur = newest.get(op.store)?.get(op.key.str);
-        let seq: number | undefined;
-        if (cur === undefined) seq = this.liveReader(op.store).version(op.key)?.seq;
-        else seq = cur === null || cur.deleted ? undefined : cur.seq;
+        const known = local.get(op.store)?.get(op.key.str) ?? earlier.get(op.store)?.get(op.key.str);
+        const found = known === undefined ? this.handleOf(op.store).version(op.key)?.seq : known;
+        const seq = found === ABSENT ? undefined : found;
         const name = describeKey(op.key);
         if (op.ifAbsent && seq !== undefined) return new ForestError('CONFLICT', `${op.store.name}: ${name} exists (version ${seq}); the write was conditional on its absence`);
         if (op.ifVersion >= 0 && seq !== op.ifVersion) {
           return new ForestError('CONFLICT', `${op.store.name}: ${name} is at version ${seq ?? 'none (absent)'}, not ${op.ifVersion}; nothing was written`);
         }
       }
-      local ??= new Map();
-      let m = local.get(op.store);
-      if (!m) local.set(op.store, (m = new Map()));
-      // The batch's own later conditions see this write (its seq is not known yet: the
-      // condition ifVersion can only name committed versions, so mark it as unmatched).
-      m.set(op.key.str, op.kind === KIND_DELETE ? null : { ...PENDING_VERSION, str: op.key.str });
+      // The batch's own later conditions see this write. Its seq is not assigned yet, and
+      // ifVersion can only name committed versions: PENDING matches none but is present.
+      setVersion(local, op, op.kind === KIND_DELETE ? ABSENT : PENDING);
     }
     return null;
-  }
-
-  private liveReader(state: StoreState): StoreReader {
-    return (state.handle ??= new Store(this, state));
   }
 
   private superblockWrite(sb: Superblock): DirtyBlock {
@@ -1435,6 +1422,14 @@ export interface CompactResult {
 /** Copies are written in frames of at most this size. */
 const COPY_FRAME_BYTES = 8 * 2 ** 20;
 
+/** A compaction's closing checkpoint: its bytes, the new roots and the recomputed accounting. */
+interface CompactIndex {
+  frame: Uint8Array;
+  results: Map<StoreState, IndexResult>;
+  live: Float64Array;
+  stale: Float64Array;
+}
+
 interface BuiltFrame {
   frame: Uint8Array;
   offset: number;
@@ -1449,10 +1444,20 @@ interface Accepted {
   seq: number;
 }
 
-/** Stands for a write of the same batch in condition checks: present, version unknown. */
-const PENDING_VERSION: WalEntry = {
-  str: '', key: new Uint8Array(0), keyIsString: false, seq: 0, addr: 0, deleted: false, valueType: 0, value: null, size: 0,
-};
+/** Per store, key → the version a write leaves: its seq, PENDING (same batch) or ABSENT (deleted). */
+type Overlay = Map<StoreState, Map<string, number>>;
+const PENDING = 0;
+const ABSENT = -1;
+
+function setVersion(o: Overlay, op: WriteOp, version: number): void {
+  let m = o.get(op.store);
+  if (!m) o.set(op.store, (m = new Map()));
+  m.set(op.key.str, version);
+}
+
+function isConditional(b: PendingBatch): boolean {
+  return b.ops.some((op) => op.ifAbsent || op.ifVersion >= 0);
+}
 
 function describeKey(k: KeyBytes): string {
   const text = k.isString ? JSON.stringify(Buffer.from(k.bytes).toString('utf8')) : `0x${Buffer.from(k.bytes).toString('hex')}`;

@@ -69,18 +69,25 @@ export class LogReader {
     return Math.min(size, this.device.geometry.capacity - offset);
   }
 
-  readSync(offset: number, length: number): Uint8Array {
+  /** The bytes without any device read: from the frame being built or one cached block. */
+  private served(offset: number, length: number): Uint8Array | null {
     const p = this.pending;
     if (p !== null && offset >= p.offset && offset + length <= p.offset + p.length) return fromPending(p, offset, length);
-    const bs = this.bs;
-    const first = Math.floor(offset / bs);
-    if (offset + length <= (first + 1) * bs) {
+    const first = Math.floor(offset / this.bs);
+    if (offset + length <= (first + 1) * this.bs) {
       const b = this.cache.get(first);
       if (b !== undefined) {
-        const o = offset - first * bs;
+        const o = offset - first * this.bs;
         return b.subarray(o, o + length);
       }
     }
+    return null;
+  }
+
+  readSync(offset: number, length: number): Uint8Array {
+    const hit = this.served(offset, length);
+    if (hit !== null) return hit;
+    const bs = this.bs;
     const out = new Uint8Array(length);
     const runs = this.gather(offset, length, out);
     for (const r of runs) {
@@ -97,17 +104,9 @@ export class LogReader {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const p = this.pending;
-    if (p !== null && offset >= p.offset && offset + length <= p.offset + p.length) return fromPending(p, offset, length);
+    const hit = this.served(offset, length);
+    if (hit !== null) return hit;
     const bs = this.bs;
-    const first = Math.floor(offset / bs);
-    if (offset + length <= (first + 1) * bs) {
-      const b = this.cache.get(first);
-      if (b !== undefined) {
-        const o = offset - first * bs;
-        return b.subarray(o, o + length);
-      }
-    }
     const out = new Uint8Array(length);
     const runs = this.gather(offset, length, out);
     if (runs.length === 0) return out;
