@@ -20,6 +20,7 @@ let rounds = 1;
 let rep = 1;
 /** BACKEND:QD points not to run (the guest skips psync:32, see test/nvme/guest/lib.sh). */
 const skip = new Set<string>();
+let failures = 0;
 let spanBlocks = 65536;
 const targets: { backend: BackendChoice; device: string }[] = [];
 for (let i = 0; i < args.length; i++) {
@@ -68,15 +69,22 @@ async function point(dev: BlockDevice, backend: string, op: 'randread' | 'randwr
       ops++;
     }
   } else {
+    let error: Error | null = null;
     const worker = async (buf: DeviceBuffer) => {
-      while (now() < end) {
+      while (now() < end && !error) {
         const t = now();
-        await dev.submit([{ op: op === 'randread' ? 'read' : 'write', offset: rnd(spanBlocks) * 4096, buffer: buf }]);
+        try {
+          await dev.submit([{ op: op === 'randread' ? 'read' : 'write', offset: rnd(spanBlocks) * 4096, buffer: buf }]);
+        } catch (e) {
+          error ??= e as Error; // the other workers stop too; every rejection is handled
+          return;
+        }
         lat.push(Number(now() - t));
         ops++;
       }
     };
     await Promise.all(bufs.slice(0, qd).map(worker));
+    if (error) throw error;
   }
   const elapsed = now() - t0;
   const c = cpuUsage(c0);
@@ -92,7 +100,13 @@ const opened = targets.map(({ backend, device }) => {
   });
   return { backend, dev, bufs };
 });
-for (const o of opened) await point(o.dev, o.backend, 'randread', skip.has(`${o.backend}:32`) ? 1 : 32, o.bufs, true); // warm-up
+for (const o of opened) {
+  try {
+    await point(o.dev, o.backend, 'randread', skip.has(`${o.backend}:32`) ? 1 : 32, o.bufs, true); // warm-up
+  } catch (e) {
+    console.log(`BENCH-ERROR layer=ts rep=0 backend=${o.backend} op=warm-up: ${(e as Error).message}`);
+  }
+}
 // Every point runs each backend in turn, the first one rotating from round to round, so
 // that noise from the host hits them alike (as the C bench does).
 for (let round = 1; round <= rounds; round++) {
@@ -101,7 +115,13 @@ for (let round = 1; round <= rounds; round++) {
     for (let i = 0; i < opened.length; i++) {
       const o = opened[(i + round - 1) % opened.length]!;
       if (skip.has(`${o.backend}:${qd}`)) continue;
-      await point(o.dev, o.backend, op, qd, o.bufs);
+      try {
+        await point(o.dev, o.backend, op, qd, o.bufs);
+      } catch (e) {
+        // e.g. EINTR: the kernel cancelled a passthrough command when it reset a stalled controller
+        console.log(`BENCH-ERROR layer=ts rep=${rep} backend=${o.backend} op=${op} qd=${qd}: ${(e as Error).message}`);
+        failures++;
+      }
     }
   }
 }
@@ -109,3 +129,4 @@ for (const o of opened) {
   for (const b of o.bufs) o.dev.freeBuffer(b);
   await o.dev.close();
 }
+if (failures) console.log(`INFO bench/nvme-ts.ts: ${failures} point(s) failed (BENCH-ERROR lines)`);

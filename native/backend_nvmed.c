@@ -53,16 +53,23 @@
  *    CPU for a time slice while the thread that must reap waits (FFS_NVMED_POLLER=normal
  *    keeps the normal policy). CPU cost: up to one otherwise idle core while I/O
  *    completes faster than the spin window, a few percent of a core for slower I/O, none
- *    when idle. FFS_NVMED_SPIN_US=-1 makes it spin without ever sleeping. Waking a
- *    sleeping poller at submission is one futex call. Under full CPU load a SCHED_IDLE
- *    poller notices completions late (milliseconds); the synchronous path is unaffected.
+ *    when idle. On one CPU it yields (sched_yield) between looks instead of spinning: a
+ *    SCHED_IDLE thread that got the CPU would otherwise keep it for a whole time slice
+ *    while the caller's thread, runnable, waits. FFS_NVMED_SPIN_US=-1 makes it spin
+ *    without ever sleeping. Waking a sleeping poller at submission is one futex call.
+ *    Under full CPU load a SCHED_IDLE poller notices completions late (milliseconds); the
+ *    synchronous path is unaffected.
+ *
+ * Timeouts. A wait in ffs_reap() that sees no completion for 30 s fails with ETIMEDOUT
+ * (controller hung or removed); the commands stay outstanding.
  *
  * Locking. A regular writer takes flock(LOCK_EX|LOCK_NB) on the device node, so a second
  * writer through this library is refused (the driver itself lets any number of processes
  * create queues on the same namespace).
  *
  * Environment (tests and tuning): FFS_NVMED_MAX_CMD_BYTES lowers the per-command transfer
- * limit below MDTS (to exercise splitting); FFS_NVMED_SPIN_US, FFS_NVMED_SLEEP_US as above.
+ * limit below MDTS (to exercise splitting); FFS_NVMED_SPIN_US, FFS_NVMED_SLEEP_US,
+ * FFS_NVMED_POLLER, FFS_NVMED_BOUNCE as above.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -523,6 +530,8 @@ static void poll_busy(struct nvmed_be *b)
 		}
 		if (b->spin_ns >= 0 && (++spins & 63) == 0 && (int64_t)(now_ns() - last) > b->spin_ns)
 			nap(b->sleep_ns);
+		else if (b->uniprocessor)
+			sched_yield(); /* one CPU: whoever else is runnable goes first (we are SCHED_IDLE) */
 		else
 			cpu_relax();
 	}

@@ -444,7 +444,7 @@ export class Batch {
         let r: TrieRes;
         let same: boolean;
         if (isTrieAt(node, i)) {
-          const child = this.core.child(node, i);
+          const child = this.core.load(old);
           r = this.applyTrie(child, L + 1, j, g, false);
           same = r === child;
         } else {
@@ -524,7 +524,8 @@ export class Batch {
         }
         g = a;
       }
-      const r = this.applyBtree(this.core.child(node, ci), L, j, g);
+      // (core.load, not core.child: remembering children on a node being replaced is garbage.)
+      const r = this.applyBtree(this.core.load(ptrAt(node, ci)), L, j, g);
       if (r !== null) {
         changedAt.push(ci);
         replaced.push(r);

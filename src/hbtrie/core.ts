@@ -25,8 +25,9 @@ export interface HBTrieOptions {
   /** Bytes per key chunk, 4 to 64; default 8. Fixed for the life of an index. */
   chunkSize?: number;
   /**
-   * Memory for cached nodes, in bytes; default 64 MiB. A cached node costs its serialized size
-   * (nodes are kept in their byte form) plus a small object.
+   * Memory for cached nodes, in bytes; default 64 MiB, at most 2 GiB. A cached node costs its
+   * serialized size (nodes are kept in their byte form) plus a small object, and 16 bytes per
+   * child a lookup went through (see cache.ts).
    */
   cacheBytes?: number;
   /** Older form of cacheBytes: a capacity in nodes, taken as that many blocks. */

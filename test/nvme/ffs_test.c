@@ -5,6 +5,7 @@
  * / "FAIL ffs.<backend>.<name>: why" and exits non-zero if anything failed.
  *
  *   ffs_test func  BACKEND DEV                functional tests
+ *   ffs_test one   BACKEND DEV NAME[,NAME]    some of them in one open (sizes, big-alloc, ...)
  *   ffs_test hold  BACKEND DEV                I/O in flight, print HOLDING, sleep (kill -9 test)
  *   ffs_test fill  BACKEND DEV MIB            write the first MIB MiB sequentially (bench prefill)
  *   ffs_test bench BACKEND DEV SECS OP QD     4 KiB random OP (randread|randwrite) at depth QD
@@ -1135,6 +1136,36 @@ int main(int argc, char **argv)
 	rng_state ^= (uint64_t)getpid() << 32 ^ now_ns();
 	if (!strcmp(cmd, "func"))
 		return cmd_func();
+	if (!strcmp(cmd, "one") && argc == 5) {	/* one functional test, for debugging */
+		struct ffs_dev *d = must_open(0);
+
+		char *names = strdup(argv[4]), *save = NULL;
+
+		ffs_geometry(d, &geo);
+		for (char *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(n, "rw-basic"))
+				t_rw_basic(d);
+			else if (!strcmp(n, "sizes"))
+				t_sizes(d);
+			else if (!strcmp(n, "big-alloc"))
+				t_big_alloc(d);
+			else if (!strcmp(n, "many-allocs"))
+				t_many_allocs(d);
+			else if (!strcmp(n, "qd-overflow"))
+				t_qd_overflow(d);
+			else if (!strcmp(n, "trim"))
+				t_trim(d);
+			else if (!strcmp(n, "notify"))
+				t_notify(d);
+			else if (!strcmp(n, "errors"))
+				t_errors(d);
+			else
+				usage();
+		}
+		free(names);
+		ffs_close(d);
+		return failures ? 1 : 0;
+	}
 	if (!strcmp(cmd, "hold"))
 		return cmd_hold();
 	if (!strcmp(cmd, "fill") && argc == 5)
