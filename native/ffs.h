@@ -1,6 +1,6 @@
 /*
- * ForestFS native I/O: one interface over several backends (psync, uring; nvmed and
- * uring-cmd later). Commands are NVMe-shaped: opcode, starting LBA, block count, buffer.
+ * ForestFS native I/O: one interface over several backends (psync, uring, uring-cmd,
+ * nvmed). Commands are NVMe-shaped: opcode, starting LBA, block count, buffer.
  *
  * Threading: every ffs_* call on a device comes from one thread (Node's main thread).
  * Backends may run helper threads internally; completions are reported through

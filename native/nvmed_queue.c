@@ -2,8 +2,8 @@
 /*
  * nvmed_queue.c - user-space NVMe queue pairs over the nvmed driver.
  * See nvmed_queue.h.  Command formats and PRP rules follow the NVMe base
- * specification; the driver ABI is in kmod/nvmed_uapi.h (copied verbatim to
- * native/nvmed_uapi.h; the Makefile checks the copy).
+ * specification; the driver ABI is in native/nvmed_uapi.h (the driver in kmod/ builds
+ * against the same header).
  */
 #define _GNU_SOURCE
 #include "nvmed_queue.h"

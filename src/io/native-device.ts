@@ -9,7 +9,7 @@ import {
 import { DeviceBuffer, type BackendName, type BlockDevice, type Geometry, type IoCommand } from './types.js';
 import { validateCommands } from './validate.js';
 
-export type NativeBackendName = 'uring' | 'psync';
+export type NativeBackendName = 'uring' | 'psync' | 'nvmed' | 'uring-cmd';
 
 export interface NativeOpenOptions {
   readOnly?: boolean;

@@ -12,8 +12,11 @@ export type BackendChoice = 'auto' | 'uring' | 'psync' | 'nvmed' | 'uring-cmd' |
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'uring', 'psync', 'nvmed', 'uring-cmd', 'node-fs', 'memory'];
 
 /** The native library's backends (native/ffs.c). */
-const NATIVE_BACKENDS = ['uring', 'psync', 'nvmed', 'uring-cmd'] as const;
-type NativeBackend = (typeof NATIVE_BACKENDS)[number];
+const NATIVE_BACKENDS: readonly NativeBackendName[] = ['uring', 'psync', 'nvmed', 'uring-cmd'];
+
+function isNative(b: string): b is NativeBackendName {
+  return (NATIVE_BACKENDS as readonly string[]).includes(b);
+}
 
 /** /dev/nvmedN: a controller bound to the nvmed driver (kmod/): user-space NVMe queues. */
 const NVMED_PATH = /^\/dev\/nvmed\d+$/;
@@ -59,11 +62,10 @@ export function parseDeviceSpec(spec: string): { backend: BackendChoice; path: s
 export function resolveAuto(path?: string): { backend: BackendName; reason: string } {
   const real = path === undefined ? undefined : canonical(path);
   if (real !== undefined && NVMED_PATH.test(real)) {
-    // BackendName (types.ts) does not list the user-space NVMe backends yet: see NativeDevice.open below.
-    return { backend: 'nvmed' as BackendName, reason: `${path} is an nvmed device (user-space NVMe queues)` };
+    return { backend: 'nvmed', reason: `${path} is an nvmed device (user-space NVMe queues)` };
   }
   if (real !== undefined && NVME_GENERIC_PATH.test(real)) {
-    return { backend: 'uring-cmd' as BackendName, reason: `${path} is an NVMe generic character device (io_uring passthrough)` };
+    return { backend: 'uring-cmd', reason: `${path} is an NVMe generic character device (io_uring passthrough)` };
   }
   if (NativeDevice.available('uring')) return { backend: 'uring', reason: 'io_uring is available' };
   if (NativeDevice.available('psync')) return { backend: 'psync', reason: 'io_uring is unavailable (io_uring_setup failed)' };
@@ -104,16 +106,11 @@ export function openDevice(spec: string, opts: OpenDeviceOptions = {}): BlockDev
       ...(createSize !== undefined && { createSize }),
     });
   }
-  if ((backend === 'nvmed' || backend === 'uring-cmd') && !NativeDevice.available(backend as NativeBackendName)) {
+  if (!isNative(backend)) throw new ForestError('INVALID_ARGUMENT', `unknown backend '${backend}'`);
+  if ((backend === 'nvmed' || backend === 'uring-cmd') && !NativeDevice.available(backend)) {
     throw new ForestError('BACKEND_UNAVAILABLE', `cannot open ${path} with backend '${backend}': ${nvmeBackendMissing(backend)}`);
   }
-  if (!(NATIVE_BACKENDS as readonly string[]).includes(backend)) {
-    throw new ForestError('INVALID_ARGUMENT', `unknown backend '${backend}'`);
-  }
-  // NativeBackendName (native-device.ts) and BackendName (types.ts) list only 'uring' and
-  // 'psync'; the native library takes every name in NATIVE_BACKENDS, so the cast is sound
-  // at run time. Widening those two types is left to their owners.
-  return NativeDevice.open(backend as NativeBackend as NativeBackendName, path, {
+  return NativeDevice.open(backend, path, {
     readOnly: opts.readOnly ?? false,
     noLock: opts.noLock ?? false,
     queueDepth: opts.queueDepth ?? 64,

@@ -3,7 +3,7 @@
  * keys or records. Offsets and lengths are bytes, always multiples of `blockSize`.
  */
 
-export type BackendName = 'uring' | 'psync' | 'node-fs' | 'memory' | 'faulty';
+export type BackendName = 'uring' | 'psync' | 'nvmed' | 'uring-cmd' | 'node-fs' | 'memory' | 'faulty';
 
 export interface Geometry {
   /** The I/O unit and alignment for offsets, lengths and buffers, in bytes. */

@@ -12,7 +12,7 @@ X=$HERE/.work/dbbuf-exp
 KVER=$(apt-cache depends linux-headers-amd64 | sed -n 's/^ *Depends: linux-headers-\([^ ]*\)$/\1/p' | head -n 1)
 rm -rf "$X"
 mkdir -p "$X"
-cp "$ROOT/kmod/nvmed.c" "$ROOT/kmod/nvmed_uapi.h" "$X/"
+cp "$ROOT/kmod/nvmed.c" "$ROOT/native/nvmed_uapi.h" "$X/"
 cat >"$X/exp.c" <<'CEOF'
 /* ---- experiment: does the controller act on a shadow doorbell without an MMIO write? ---- */
 static int nvmed_poll_cq_ms(struct nvme_completion *cq, u16 idx, u8 phase, unsigned int ms)
