@@ -38,6 +38,18 @@ export class BlockCache {
     this.lru.set(block, data);
   }
 
+  /**
+   * Caches the blocks of a frame this process wrote, from one copy of it: a fresh array per
+   * block cost an off-heap allocation each. The copy is freed once all its blocks are evicted
+   * (they were cached together, so they age together).
+   */
+  setWritten(firstBlock: number, frame: Uint8Array): void {
+    const copy = new Uint8Array(frame);
+    markVerified(copy);
+    const bs = this.blockSize;
+    for (let i = 0, b = firstBlock; i < copy.length; i += bs, b++) this.lru.set(b, copy.subarray(i, i + bs));
+  }
+
   clear(): void {
     this.lru.clear();
   }

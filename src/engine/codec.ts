@@ -6,6 +6,7 @@
 import { BSON } from 'bson';
 import { ForestError } from '../errors.js';
 import { FLAG_STRING_KEY } from './record.js';
+import { allocBytes, copyBytes } from './slab.js';
 
 export type Key = string | Uint8Array;
 export type Value = Buffer | Uint8Array | string | number | boolean | null | Record<string, unknown> | unknown[];
@@ -32,7 +33,7 @@ export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
     // ASCII (the common case): one pass copies the bytes, and the key is its own latin1 form.
     const n = key.length;
     if (n > 0 && n <= maxLength) {
-      const bytes = new Uint8Array(n);
+      const bytes = allocBytes(n);
       let high = 0;
       for (let i = 0; i < n; i++) {
         const c = key.charCodeAt(i);
@@ -43,7 +44,7 @@ export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
     }
     return checked(Buffer.from(key, 'utf8'), true, maxLength);
   }
-  if (key instanceof Uint8Array) return checked(Uint8Array.prototype.slice.call(key), false, maxLength);
+  if (key instanceof Uint8Array) return checked(copyBytes(key), false, maxLength);
   throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
 }
 

@@ -16,7 +16,7 @@ import {
   type BackendChoice, type BlockDevice, type DirtyBlock,
 } from '../io/index.js';
 import { BlockCache } from './block-cache.js';
-import { decodeValue, encodeValue, keyBytes, MAX_KEY_LENGTH, type Key, type KeyBytes, type Value } from './codec.js';
+import { decodeValue, encodeValue, keyBytes, latin1, MAX_KEY_LENGTH, type Key, type KeyBytes, type Value } from './codec.js';
 import {
   decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_COPY, FRAME_HEADER_SIZE,
   notForestFs, SUPERBLOCKS, verifyFrameBody, type FrameHeader, type Superblock,
@@ -30,6 +30,8 @@ import {
   MAX_DEVICE_BYTES, packAddress, peekRecordSize, RECORD_HEADER, recordSize, type DecodedRecord,
 } from './record.js';
 import { Snapshot } from './snapshot.js';
+import { copyBytes } from './slab.js';
+import { ADD_LIVE, ADD_STALE, MAKE_STALE, SpaceDeltas } from './space-deltas.js';
 import { Store, type WriteOptions } from './store.js';
 import { Transaction } from './transaction.js';
 import { WalIndex, type FrozenWal, type WalEntry } from './wal-index.js';
@@ -406,30 +408,32 @@ export class Database {
 
   /** A compaction's copy frame whose checkpoint never came: all of it is stale. */
   private replayCopy(h: FrameHeader, offset: number): void {
-    applyDeltas(this.live, this.stale, [[offset, h.length, ADD_STALE]], this.sb.logStart, this.segmentSize);
+    const d = new SpaceDeltas();
+    d.add(offset, h.length, ADD_STALE);
+    d.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
   }
 
   /** Replays the records of a non-checkpoint frame into the WAL index. */
   private replay(frame: Uint8Array, h: FrameHeader, offset: number): void {
-    const deltas: Delta[] = [];
+    const deltas = new SpaceDeltas();
     let recordBytes = 0;
     forEachRecord(frame, h, offset, this.path, (rec, at) => {
       recordBytes += rec.size;
       if (rec.kind === KIND_CREATE_STORE) {
         if (!this.storesById.has(rec.storeId)) this.addStoreState(rec.storeId, Buffer.from(rec.key).toString('utf8'), null, 0, 0);
         this.nextStoreId = Math.max(this.nextStoreId, rec.storeId + 1);
-        deltas.push([at, rec.size, ADD_STALE]);
+        deltas.add(at, rec.size, ADD_STALE);
         return;
       }
       const store = this.storesById.get(rec.storeId);
       if (!store) throw new ForestError('CORRUPT', `${this.path}: a record at ${at} names store ${rec.storeId}, which does not exist`);
       const old = store.wal.set(walEntryOf(rec, at));
-      deltas.push([at, rec.size, ADD_LIVE]);
-      if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
+      deltas.add(at, rec.size, ADD_LIVE);
+      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
       this.lastSeq = Math.max(this.lastSeq, rec.seq);
     });
-    deltas.push([offset, h.length - recordBytes, ADD_STALE]);
-    applyDeltas(this.live, this.stale, deltas, this.sb.logStart, this.segmentSize);
+    deltas.add(offset, h.length - recordBytes, ADD_STALE);
+    deltas.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
   }
 
   private addStoreState(id: number, name: string, root: number | null, keys: number, tombstones: number): StoreState {
@@ -654,8 +658,7 @@ export class Database {
         throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
       }
       // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
-      // Buffer#slice is a view: copy the caller's bytes (Buffer or Uint8Array) for real.
-      bytes = enc.bytes === value ? Uint8Array.prototype.slice.call(enc.bytes) : enc.bytes;
+      bytes = enc.bytes === value ? copyBytes(enc.bytes) : enc.bytes;
       valueType = enc.type;
     }
     let ifAbsent = false;
@@ -807,7 +810,7 @@ export class Database {
     }
     this.reader.pending = null;
     this.bytesWritten += frame.length;
-    applyDeltas(this.live, this.stale, deltas, this.sb.logStart, this.segmentSize);
+    deltas.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
     this.lastSeq = seq;
     if (sbWritten) {
       this.sb = sbWritten;
@@ -826,7 +829,7 @@ export class Database {
   /** The frame of a commit, laid out at `offset`: records, and for a checkpoint the index. */
   private buildFrame(offset: number, ops: readonly { op: WriteOp; seq: number }[], seq: number, checkpoint: boolean): BuiltFrame {
     const builder = new FrameBuilder(offset, this.bs);
-    const deltas: Delta[] = [];
+    const deltas = new SpaceDeltas();
     /** Versions this commit writes, so a key written twice in one commit supersedes itself. */
     const newest = new Map<StoreState, Map<string, WalEntry>>();
     let recordBytes = 0;
@@ -838,7 +841,7 @@ export class Database {
       });
       recordBytes += size;
       if (op.kind === KIND_CREATE_STORE) {
-        deltas.push([addressOffset(addr), size, ADD_STALE]);
+        deltas.add(addressOffset(addr), size, ADD_STALE);
         continue;
       }
       const entry: WalEntry = {
@@ -848,8 +851,8 @@ export class Database {
       let mine = newest.get(op.store);
       if (!mine) newest.set(op.store, (mine = new Map()));
       const old = mine.get(entry.str) ?? op.store.wal.get(entry.str);
-      deltas.push([addressOffset(addr), size, ADD_LIVE]);
-      if (old) deltas.push([addressOffset(old.addr), old.size, MAKE_STALE]);
+      deltas.add(addressOffset(addr), size, ADD_LIVE);
+      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
       mine.set(entry.str, entry);
     }
     this.building = builder;
@@ -862,7 +865,7 @@ export class Database {
       checkpointOffset: flush ? offset : this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
     });
     this.building = null;
-    if (!flush) deltas.push([offset, frame.length - recordBytes, ADD_STALE]);
+    if (!flush) deltas.add(offset, frame.length - recordBytes, ADD_STALE);
     return { frame, offset, newest, deltas, flush };
   }
 
@@ -918,7 +921,7 @@ export class Database {
     }
     const stores = [...this.storesById.values()];
     const total = stores.reduce((n, s) => n + s.keys, 0);
-    const deltas: Delta[] = [];
+    const deltas = new SpaceDeltas();
     const ops = new Map<StoreState, BatchOp[]>();
     let start = -1;
     let builder: FrameBuilder | null = null;
@@ -932,7 +935,7 @@ export class Database {
         lastSeq: this.lastSeq, checkpointOffset: this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
       });
       await writeBlocks(this.device, this.pool, [{ offset: b.offset, data: frame }], { flush: false });
-      deltas.push([b.offset, frame.length - recordBytes, ADD_STALE]);
+      deltas.add(b.offset, frame.length - recordBytes, ADD_STALE);
       this.bytesWritten += frame.length;
       this.adoptFrame(frame, false, b.offset);
       recycleFrame(frame);
@@ -959,7 +962,7 @@ export class Database {
           const { addr: moved } = builder.addRecord(rec);
           recordBytes += rec.size;
           list.push({ key: rec.key.slice(), value: moved });
-          deltas.push([addressOffset(moved), rec.size, ADD_LIVE]);
+          deltas.add(addressOffset(moved), rec.size, ADD_LIVE);
           if (++copied % 4096 === 0) onProgress({ phase: 'copy', done: copied, total });
         }
       }
@@ -1014,25 +1017,26 @@ export class Database {
   }
 
   /** The checkpoint that ends a compaction: fresh tries over the copies, and fresh accounting. */
-  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: readonly Delta[], tail: number): CompactIndex {
+  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: SpaceDeltas, tail: number): CompactIndex {
     const builder = new FrameBuilder(offset, this.bs);
     this.building = builder;
     this.reader.pending = builder;
-    const deltas: Delta[] = [...copyDeltas];
+    const deltas = new SpaceDeltas();
+    deltas.addAll(copyDeltas);
     const results = new Map<StoreState, IndexResult>();
     let nodeBytes = 0;
     for (const [store, list] of ops) {
       const res = list.length > 0 ? this.guard(() => this.trie.apply(null, list)) : null;
       results.set(store, { root: res ? res.root : null, keys: list.length, tombstones: store.tombstones });
-      for (const blk of res?.blocks ?? []) deltas.push([blk, this.bs, ADD_LIVE]);
+      for (const blk of res?.blocks ?? []) deltas.add(blk, this.bs, ADD_LIVE);
       nodeBytes += (res?.blocks.length ?? 0) * this.bs;
     }
     const live = new Float64Array(this.live.length);
     const stale = new Float64Array(this.stale.length);
     const metaOf = (): Uint8Array => encodeMeta({ ...this.metaSnapshot(results, this.lastSeq, live, stale), tail });
     const frameLength = builder.sizeWith(metaOf().length + 8);
-    deltas.push([offset, frameLength - nodeBytes, ADD_STALE]);
-    applyDeltas(live, stale, deltas, this.sb.logStart, this.segmentSize);
+    deltas.add(offset, frameLength - nodeBytes, ADD_STALE);
+    deltas.applyTo(live, stale, this.sb.logStart, this.segmentSize);
     builder.addMeta(metaOf());
     const frame = builder.seal({
       flags: FRAME_CHECKPOINT, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset, nextOffset: offset + builder.sizeWith(0),
@@ -1196,9 +1200,7 @@ export class Database {
     this.lastFrameOffset = offset;
     if (checkpoint) this.checkpointOffset = offset;
     this.head = offset + frame.length;
-    if (frame.length <= this.cache.maxBytes / 8) {
-      for (let i = 0; i < frame.length; i += this.bs) this.cache.set((offset + i) / this.bs, frame.slice(i, i + this.bs), true);
-    }
+    if (frame.length <= this.cache.maxBytes / 8) this.cache.setWritten(offset / this.bs, frame);
   }
 
   /** The frame of a fresh store: a checkpoint with an empty index. */
@@ -1216,31 +1218,24 @@ export class Database {
    * nodes into the frame, and appends the checkpoint meta, whose space accounting already
    * includes this frame.
    */
-  private flushIndex(builder: FrameBuilder, newest: Map<StoreState, Map<string, WalEntry>>, lastSeq: number, deltas: Delta[], recordBytes: number): FlushResult {
-    const byStore = new Map<StoreState, Map<string, WalEntry>>();
-    for (const s of this.storesById.values()) {
-      if (s.wal.size > 0) byStore.set(s, new Map([...s.wal.entries()].map((e) => [e.str, e])));
-    }
-    for (const [store, m] of newest) {
-      let all = byStore.get(store);
-      if (!all) byStore.set(store, (all = new Map()));
-      for (const [k, e] of m) all.set(k, e);
-    }
+  private flushIndex(builder: FrameBuilder, newest: Map<StoreState, Map<string, WalEntry>>, lastSeq: number, deltas: SpaceDeltas, recordBytes: number): FlushResult {
     const results = new Map<StoreState, IndexResult>();
     let nodeBytes = 0;
-    for (const [store, entries] of byStore) {
-      const sorted = [...entries.values()].sort((a, b) => (a.str < b.str ? -1 : a.str > b.str ? 1 : 0));
+    for (const store of this.storesById.values()) {
+      const mine = newest.get(store);
+      if (store.wal.size === 0 && !mine) continue;
+      const sorted = store.wal.sortedWith(mine);
       // Deletions stay in the index as tombstones (the changes feed reports them).
       const ops: BatchOp[] = sorted.map((e) => ({ key: e.key, value: e.addr }));
       const res = this.trie.apply(store.root, ops);
       let tombstones = store.tombstones;
       for (const e of sorted) if (e.deleted) tombstones++;
-      for (const blk of res.blocks) deltas.push([blk, this.bs, ADD_LIVE]);
+      for (const blk of res.blocks) deltas.add(blk, this.bs, ADD_LIVE);
       nodeBytes += res.blocks.length * this.bs;
-      for (const n of res.stale) deltas.push([n.addr, n.size, MAKE_STALE]);
+      for (const n of res.stale) deltas.add(n.addr, n.size, MAKE_STALE);
       // `replaced`: the values the batch overwrote (old records, now stale).
       for (const old of res.replaced) {
-        deltas.push([addressOffset(old), this.recordSizeOf(old), MAKE_STALE]);
+        deltas.add(addressOffset(old), this.recordSizeOf(old), MAKE_STALE);
         if (isTombstone(old)) tombstones--;
       }
       results.set(store, { root: res.root, keys: store.keys + res.inserted - res.removed, tombstones });
@@ -1249,8 +1244,8 @@ export class Database {
     const stale = this.stale.slice();
     const metaLength = encodeMeta(this.metaSnapshot(results, lastSeq, live, stale)).length;
     const frameLength = builder.sizeWith(metaLength + 8);
-    deltas.push([this.head, frameLength - recordBytes - nodeBytes, ADD_STALE]);
-    applyDeltas(live, stale, deltas, this.sb.logStart, this.segmentSize);
+    deltas.add(this.head, frameLength - recordBytes - nodeBytes, ADD_STALE);
+    deltas.applyTo(live, stale, this.sb.logStart, this.segmentSize);
     builder.addMeta(encodeMeta(this.metaSnapshot(results, lastSeq, live, stale)));
     return { results };
   }
@@ -1434,7 +1429,7 @@ interface BuiltFrame {
   frame: Uint8Array;
   offset: number;
   newest: Map<StoreState, Map<string, WalEntry>>;
-  deltas: Delta[];
+  deltas: SpaceDeltas;
   flush: FlushResult | null;
 }
 
@@ -1477,32 +1472,12 @@ function forEachRecord(frame: Uint8Array, h: FrameHeader, offset: number, path: 
 
 /** The WAL entry of a record read back from the log (its bytes copied out of the frame). */
 function walEntryOf(rec: DecodedRecord, at: number): WalEntry {
-  const key = rec.key.slice();
+  const key = copyBytes(rec.key);
   return {
-    str: Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1'), key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq,
+    str: latin1(key), key, keyIsString: (rec.flags & FLAG_STRING_KEY) !== 0, seq: rec.seq,
     addr: packAddress(at, rec.size, rec.kind === KIND_DELETE), deleted: rec.kind === KIND_DELETE, valueType: rec.valueType,
-    value: rec.value.length <= SMALL_VALUE ? rec.value.slice() : null, size: rec.size,
+    value: rec.value.length <= SMALL_VALUE ? copyBytes(rec.value) : null, size: rec.size,
   };
-}
-
-/** Space accounting changes: bytes at an offset become live, move live→stale, or are stale from the start. */
-const ADD_LIVE = 0;
-const MAKE_STALE = 1;
-const ADD_STALE = 2;
-type Delta = [offset: number, bytes: number, kind: 0 | 1 | 2];
-
-function applyDeltas(live: Float64Array, stale: Float64Array, deltas: readonly Delta[], logStart: number, segmentSize: number): void {
-  for (const [offset, bytes, kind] of deltas) {
-    const seg = Math.min(live.length - 1, Math.max(0, Math.floor((offset - logStart) / segmentSize)));
-    if (kind === ADD_LIVE) {
-      live[seg]! += bytes;
-    } else if (kind === MAKE_STALE) {
-      live[seg] = Math.max(0, live[seg]! - bytes);
-      stale[seg]! += bytes;
-    } else {
-      stale[seg]! += bytes;
-    }
-  }
 }
 
 export function toForestError(e: unknown, path: string): Error {

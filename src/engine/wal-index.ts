@@ -44,8 +44,26 @@ abstract class SortedWal implements WalView {
     return this.map.values();
   }
 
+  /** Every entry in key order, with `extra` (a commit's newer entries) taking precedence. */
+  sortedWith(extra: ReadonlyMap<string, WalEntry> | undefined): WalEntry[] {
+    let keys = this.sortedKeys();
+    if (extra && extra.size > 0) {
+      const added: string[] = [];
+      for (const k of extra.keys()) if (!this.map.has(k)) added.push(k);
+      // The engine's keys are latin1 strings: the default sort is byte order, natively.
+      keys = added.length > 0 ? keys.concat(added).sort() : keys;
+    }
+    const out = new Array<WalEntry>(keys.length);
+    for (let i = 0; i < keys.length; i++) out[i] = extra?.get(keys[i]!) ?? this.map.get(keys[i]!)!;
+    return out;
+  }
+
+  protected sortedKeys(): string[] {
+    return (this.sorted ??= [...this.map.keys()].sort());
+  }
+
   range(lo: string | null, loInclusive: boolean, hi: string | null, hiInclusive: boolean): WalEntry[] {
-    const s = (this.sorted ??= [...this.map.keys()].sort());
+    const s = this.sortedKeys();
     let a = 0;
     if (lo !== null) {
       let l = 0;
