@@ -2,6 +2,7 @@
 // write alone) on a fresh sparse image, versus ForestFS's one-put commit (sync and relaxed).
 // Each kind of raw round trip is also measured over already-written blocks (the floor's case).
 //   npx tsx bench/engine-commit.ts [ops=2000] [all|raw|engine]
+//   env: BACKEND=uring|psync|node-fs (default auto)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from '../src/index.js';
@@ -11,6 +12,7 @@ const N = Number(process.argv[2] ?? 2000);
 mkdirSync(join(process.cwd(), '.bench-tmp'), { recursive: true });
 const tmp = mkdtempSync(join(process.cwd(), '.bench-tmp', 'commit-'));
 const now = (): bigint => process.hrtime.bigint();
+const backend = process.env.BACKEND ? { backend: process.env.BACKEND as 'uring' | 'psync' | 'node-fs' } : {};
 
 function report(name: string, lat: number[]): void {
   lat.sort((a, b) => a - b);
@@ -20,7 +22,7 @@ function report(name: string, lat: number[]): void {
 
 async function raw(name: string, build: (off: number, buf: import('../src/io/index.js').DeviceBuffer) => import('../src/io/index.js').IoCommand[], overwrite = false): Promise<void> {
   const path = join(tmp, `raw-${name}.img`);
-  const dev = openDevice(path, { size: '8GiB' });
+  const dev = openDevice(path, { size: '8GiB', ...backend });
   const pool = new BufferPool(dev);
   const buf = pool.acquire(4096);
   if (overwrite) {
@@ -42,7 +44,7 @@ async function raw(name: string, build: (off: number, buf: import('../src/io/ind
 
 async function engine(durability: 'sync' | 'relaxed'): Promise<void> {
   const path = join(tmp, `db-${durability}.forest`);
-  const db = await open(path, { size: '8GiB', durability });
+  const db = await open(path, { size: '8GiB', durability, ...backend });
   const s = db.store('bench');
   const v = Buffer.alloc(100, 7);
   for (let i = 0; i < 50; i++) await s.put(`warm:${i}`, v);

@@ -54,6 +54,11 @@ export interface OpenOptions {
   chunkSize?: number;
   /** Largest value in bytes. Default 64 MiB (and never more than an eighth of the device). */
   maxValueSize?: number;
+  /**
+   * Write zeros ahead of the log's head, so that small commits overwrite blocks the file
+   * system has already allocated. Default: true for image files, false for block devices.
+   */
+  prepareLog?: boolean;
 }
 
 export interface DatabaseStats {
@@ -113,6 +118,8 @@ interface PendingBatch {
 
 const DEFAULT_SIZE = 2 ** 30;
 const SMALL_VALUE = 2048;
+/** Bytes of log zeroed ahead of the head at a time on image files (prepareAhead). */
+const PREPARE_BYTES = 1 << 20;
 /** The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. */
 const WAL_GROWTH = 4;
 const WAL_SPARSE = 16;
@@ -128,6 +135,10 @@ export class Database {
   private readonly cache: BlockCache;
   private readonly reader: LogReader;
   private trie!: HBTrie;
+  private readonly prepareLog: boolean;
+  /** The log is known to be written (allocated in the image file) from the head up to here. */
+  private preparedEnd = 0;
+  private zeros: Uint8Array | null = null;
   private readonly walThreshold: number;
   /** WAL entries that trigger the next flush: walThreshold, or more while flushes are costly. */
   private walLimit: number;
@@ -189,6 +200,7 @@ export class Database {
       throw new ForestError('INVALID_ARGUMENT', `walThreshold must be a positive integer, got ${opts.walThreshold}`);
     }
     this.maxValueSize = Math.min(opts.maxValueSize ?? 64 * 2 ** 20, Math.floor(device.geometry.capacity / 8));
+    this.prepareLog = opts.prepareLog ?? (!device.geometry.blockDevice && device.backend !== 'memory');
   }
 
   /** Opens (formatting a blank device or new image first) and recovers. */
@@ -804,6 +816,8 @@ export class Database {
     // commit after its checkpoint (or is written at close), never with the checkpoint itself.
     const sbWritten = this.unwrittenSuperblock;
     if (sbWritten) writes.push(this.superblockWrite(sbWritten));
+    const prepared = this.prepareAhead(offset, frame.length);
+    if (prepared) writes.push(prepared);
     try {
       await writeBlocks(this.device, this.pool, writes, { flush: this.durability === 'sync' });
     } catch (e) {
@@ -817,6 +831,10 @@ export class Database {
     }
     this.reader.pending = null;
     this.bytesWritten += frame.length;
+    if (prepared) {
+      this.preparedEnd = prepared.offset + prepared.data.length;
+      this.bytesWritten += prepared.data.length;
+    }
     deltas.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
     this.lastSeq = seq;
     if (sbWritten) {
@@ -831,6 +849,28 @@ export class Database {
     this.adoptFrame(frame, flush !== null, offset);
     recycleFrame(frame);
     for (const a of accepted) a.b.resolve(a.seq);
+  }
+
+  /**
+   * Zeros for the free space after a small frame, once the frame reaches the end of the
+   * space zeroed before: written with the commit, they make the next commits overwrite
+   * blocks the file system has allocated already. A commit that writes into a hole of an
+   * image file also commits the file's allocation on flush (a journal commit on ext4):
+   * measured at 187 µs for a 4 KiB write + flush into a hole against 120 µs over written
+   * blocks. Only free space is zeroed: [frame end, frame end + PREPARE_BYTES), cut at the
+   * tail once the log has wrapped or at the device's end. null when nothing is needed.
+   */
+  private prepareAhead(offset: number, length: number): DirtyBlock | null {
+    if (!this.prepareLog || length > PREPARE_BYTES / 4) return null;
+    const end = offset + length;
+    if (offset < this.preparedEnd - PREPARE_BYTES || offset > this.preparedEnd) this.preparedEnd = offset; // wrapped, or moved
+    if (end + PREPARE_BYTES / 2 <= this.preparedEnd) return null;
+    const from = Math.max(end, this.preparedEnd);
+    const limit = offset < this.tail ? this.tail : this.device.geometry.capacity;
+    const to = Math.min(from + PREPARE_BYTES, limit);
+    if (to <= from) return null;
+    this.zeros ??= new Uint8Array(PREPARE_BYTES);
+    return { offset: from, data: this.zeros.subarray(0, to - from) };
   }
 
   /** The frame of a commit, laid out at `offset`: records, and for a checkpoint the index. */
