@@ -4,7 +4,7 @@
 // and with VERBOSE=1 the per-batch enqueue+commit milliseconds. CPU includes the process's
 // other threads (io_uring workers, the completion notifier).
 //   npx tsx bench/engine-load.ts [keys=20000] [rounds=6]
-//   env: DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs
+//   env: DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs, PREPARE=0|1 (prepareLog)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from '../src/index.js';
@@ -22,6 +22,7 @@ try {
     const db = await open(join(tmp, `f${round}.forest`), {
       size: '8GiB', durability,
       ...(process.env.WAL ? { walThreshold: Number(process.env.WAL) } : {}),
+      ...(process.env.PREPARE ? { prepareLog: process.env.PREPARE === '1' } : {}),
       ...(process.env.BACKEND ? { backend: process.env.BACKEND as 'uring' | 'psync' | 'node-fs' } : {}),
     });
     const s = db.store('bench');
