@@ -30,7 +30,7 @@ import {
   MAX_DEVICE_BYTES, packAddress, peekRecordSize, RECORD_HEADER, recordSize, type DecodedRecord,
 } from './record.js';
 import { Snapshot } from './snapshot.js';
-import { copyBytes } from './slab.js';
+import { copyBytes, copyLarge, releaseLarge } from './slab.js';
 import { ADD_LIVE, ADD_STALE, MAKE_STALE, SpaceDeltas } from './space-deltas.js';
 import { Store, type WriteOptions } from './store.js';
 import { Transaction } from './transaction.js';
@@ -106,6 +106,8 @@ export interface WriteOp {
   ifAbsent: boolean;
   /** -1: no version condition. */
   ifVersion: number;
+  /** A pooled copy behind `value` (slab.ts copyLarge), released once the commit is written. */
+  pooled?: Uint8Array;
 }
 
 /** Writes that commit together or not at all (one write, or a transaction). */
@@ -117,9 +119,13 @@ interface PendingBatch {
 }
 
 const DEFAULT_SIZE = 2 ** 30;
+/** Values up to this size stay in the WAL index; must stay below slab.ts MAX_SHARED (pooled copies are reused). */
 const SMALL_VALUE = 2048;
+const EMPTY = new Uint8Array(0);
 /** Bytes of log zeroed ahead of the head at a time on image files (prepareAhead). */
 const PREPARE_BYTES = 1 << 20;
+/** Written frames up to this size are kept in the block cache (adoptFrame). */
+const CACHE_FRAME_MAX = 1 << 20;
 /**
  * Only frames up to this size prepare ahead: a batched load's 136 KiB frames gained nothing
  * from the zeros (200k-key key-order load 546-651 ms without, 689-813 ms with) and wrote
@@ -675,7 +681,8 @@ export class Database {
     this.checkWritable();
     const k = keyBytes(key);
     let valueType = 0;
-    let bytes: Uint8Array = new Uint8Array(0);
+    let bytes: Uint8Array = EMPTY;
+    let pooled: Uint8Array | null = null;
     if (kind === KIND_PUT) {
       if (value === undefined) throw new ForestError('VALUE_NOT_ENCODABLE', 'a value must not be undefined (use del() to remove a key)');
       const enc = encodeValue(value);
@@ -683,7 +690,13 @@ export class Database {
         throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
       }
       // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
-      bytes = enc.bytes === value ? copyBytes(enc.bytes) : enc.bytes;
+      if (enc.bytes === value) {
+        const copy = copyLarge(enc.bytes);
+        bytes = copy.bytes;
+        pooled = copy.whole;
+      } else {
+        bytes = enc.bytes;
+      }
       valueType = enc.type;
     }
     let ifAbsent = false;
@@ -700,7 +713,9 @@ export class Database {
         ifVersion = opts.ifVersion;
       }
     }
-    return { kind, store, key: k, valueType, value: bytes, ifAbsent, ifVersion };
+    const op: WriteOp = { kind, store, key: k, valueType, value: bytes, ifAbsent, ifVersion };
+    if (pooled) op.pooled = pooled;
+    return op;
   }
 
   /** @internal Queues writes that commit together; resolves with the last one's sequence number. */
@@ -739,6 +754,8 @@ export class Database {
           const group = this.queue;
           this.queue = [];
           await this.commitGroup(group, false);
+          // The frame is written (or the batches refused): pooled value copies go back.
+          for (const b of group) for (const op of b.ops) if (op.pooled) releaseLarge(op.pooled);
         }
       } finally {
         this.committing = null;
@@ -1272,7 +1289,9 @@ export class Database {
     this.lastFrameOffset = offset;
     if (checkpoint) this.checkpointOffset = offset;
     this.head = offset + frame.length;
-    if (frame.length <= this.cache.maxBytes / 8) this.cache.setWritten(offset / this.bs, frame);
+    // Large frames are mostly large values: copying them into the cache cost more than the
+    // reads it might save (a 16 MiB frame is a 16 MiB copy per commit).
+    if (frame.length <= Math.min(this.cache.maxBytes / 8, CACHE_FRAME_MAX)) this.cache.setWritten(offset / this.bs, frame);
   }
 
   /** The frame of a fresh store: a checkpoint with an empty index. */

@@ -19,7 +19,8 @@ let used = 0;
 /** A private copy of `src[start, end)`. */
 export function copyBytes(src: Uint8Array, start = 0, end = src.length): Uint8Array {
   const n = end - start;
-  const out = allocBytes(n);
+  // Large: memory of its own, not zeroed first (it is overwritten at once).
+  const out = n > MAX_SHARED ? Buffer.allocUnsafeSlow(n) : allocBytes(n);
   if (n <= 32) {
     for (let i = 0; i < n; i++) out[i] = src[start + i]!;
   } else {
@@ -39,4 +40,37 @@ export function allocBytes(n: number): Uint8Array {
   // Views stay 8-byte aligned, so word loads by their readers stay aligned.
   used = (at + n + 7) & ~7;
   return chunk.subarray(at, at + n);
+}
+
+/*
+ * Large copies (values over MAX_SHARED bytes) come from a pool of power-of-two buffers that
+ * the engine hands back once the commit holding them is written (releaseLarge). Each fresh
+ * large buffer is external memory to V8, and a stream of them (1 GiB of 64 KiB values)
+ * triggered full garbage collections: 0.31 s per 512 MiB written, a fifth of the CPU time.
+ */
+const POOL_BYTES = 64 << 20;
+const POOL_CLASS_MAX = 16 << 20;
+const pool = new Map<number, Uint8Array[]>();
+let pooled = 0;
+
+/** A copy of `src` in a pooled buffer: the copy, and the whole buffer to release later. */
+export function copyLarge(src: Uint8Array): { bytes: Uint8Array; whole: Uint8Array | null } {
+  const n = src.length;
+  if (n <= MAX_SHARED || n > POOL_CLASS_MAX) return { bytes: copyBytes(src), whole: null };
+  const size = 2 ** Math.ceil(Math.log2(n));
+  const list = pool.get(size);
+  let whole = list?.pop();
+  if (whole) pooled -= size;
+  else whole = Buffer.allocUnsafeSlow(size);
+  whole.set(src);
+  return { bytes: whole.subarray(0, n), whole };
+}
+
+/** Returns a buffer from copyLarge; nothing may use its copy afterwards. */
+export function releaseLarge(whole: Uint8Array): void {
+  if (pooled + whole.length > POOL_BYTES) return;
+  let list = pool.get(whole.length);
+  if (!list) pool.set(whole.length, (list = []));
+  list.push(whole);
+  pooled += whole.length;
 }
