@@ -4,10 +4,10 @@
 // and with VERBOSE=1 the per-batch enqueue+commit milliseconds. CPU includes the process's
 // other threads (io_uring workers, the completion notifier).
 //   npx tsx bench/engine-load.ts [keys=20000] [rounds=6]
-//   env: DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs, PREPARE=0|1 (prepareLog)
+//   env: DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs|memory, PREPARE=0|1 (prepareLog)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { open } from '../src/index.js';
+import { MemoryDevice, open } from '../src/index.js';
 import { permutation, randomValues, userKeys } from './suite/data.js';
 
 const N = Number(process.argv[2] ?? 20000);
@@ -19,11 +19,13 @@ const tmp = mkdtempSync(join(process.cwd(), '.bench-tmp', 'load-'));
 const durability = (process.env.DUR ?? 'sync') as 'sync' | 'relaxed';
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    const db = await open(join(tmp, `f${round}.forest`), {
+    // BACKEND=memory: an in-memory device, so the figures are the engine's CPU alone.
+    const target = process.env.BACKEND === 'memory' ? new MemoryDevice(1 << 30) : join(tmp, `f${round}.forest`);
+    const db = await open(target, {
       size: '8GiB', durability,
       ...(process.env.WAL ? { walThreshold: Number(process.env.WAL) } : {}),
       ...(process.env.PREPARE ? { prepareLog: process.env.PREPARE === '1' } : {}),
-      ...(process.env.BACKEND ? { backend: process.env.BACKEND as 'uring' | 'psync' | 'node-fs' } : {}),
+      ...(process.env.BACKEND && process.env.BACKEND !== 'memory' ? { backend: process.env.BACKEND as 'uring' | 'psync' | 'node-fs' } : {}),
     });
     const s = db.store('bench');
     const ord = round % 2 === 1 ? permutation(N, 42, 2) : null;
