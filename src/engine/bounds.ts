@@ -54,8 +54,10 @@ export function resolveBounds(o: RangeOptions): Bounds {
       lo = p;
       loInclusive = true;
     }
+    // Exact: the range's keys are then the keys with the prefix, and no entry is tested
+    // against it (with hi = succ inclusive, succ itself would be in).
     const succ = successor(p.bytes);
-    if (succ && (!hi || succ.str < hi.str)) {
+    if (succ && (!hi || succ.str < hi.str || (succ.str === hi.str && hiInclusive))) {
       hi = succ;
       hiInclusive = false;
     }

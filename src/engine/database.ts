@@ -1382,6 +1382,11 @@ export class Database {
   }
 
   /** Runs index code, turning its corruption errors into ForestError CORRUPT. */
+  /** @internal An error from below as the ForestError a caller should see. */
+  toError(e: unknown): Error {
+    return toForestError(e, this.path);
+  }
+
   guard<T>(f: () => T): T {
     try {
       return f();
