@@ -1,6 +1,7 @@
 import test from 'ava';
-import { FaultyDevice, MemoryDevice, open, Prng, type Database } from './helpers/engine.js';
+import { FaultyDevice, open, Prng, type Database } from './helpers/engine.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
+import { memoryOnly, testImage } from './helpers/test-image.js';
 
 const OPTS = { walThreshold: 64, cacheSize: 1 << 20 };
 
@@ -25,8 +26,8 @@ async function churn(db: Database, model: Model, rng: Prng, commits: number): Pr
 
 test('compaction keeps every live key, frees the space, and the log wraps round over it again and again', async (t) => {
   // A small device: without compaction the churn below would fill it several times over.
-  const image = new Uint8Array(8 << 20);
-  let db = await open(new MemoryDevice(image), OPTS);
+  const image = testImage(8 << 20);
+  let db = await open(await image.open(), OPTS);
   db.store('docs');
   const rng = new Prng(31);
   const model: Model = new Map([['default', new Map()], ['docs', new Map()]]);
@@ -50,13 +51,13 @@ test('compaction keeps every live key, frees the space, and the log wraps round 
     if (d) return t.fail(`round ${round} after compaction: ${d}`);
     if (rng.int(3) === 0) {
       await db.close();
-      db = await open(new MemoryDevice(image), OPTS);
+      db = await open(await image.open(), OPTS);
       const d2 = diffModel(db, model);
       if (d2) return t.fail(`round ${round} after reopen: ${d2}`);
     }
   }
   await db.close();
-  db = await open(new MemoryDevice(image), OPTS);
+  db = await open(await image.open(), OPTS);
   t.is(diffModel(db, model), null);
   t.log(`${compactions} compactions; log had wrapped before ${wrapsSeen} of them; ${db.stats().usedBytes} of ${db.stats().deviceBytes} bytes used`);
   t.true(wrapsSeen > 0, 'the log wrapped round');
@@ -64,7 +65,7 @@ test('compaction keeps every live key, frees the space, and the log wraps round 
 });
 
 test('a snapshot open across a compaction keeps its view; the space is reused only after it closes', async (t) => {
-  const db = await open(new MemoryDevice(16 << 20), OPTS);
+  const db = await open(await testImage(16 << 20).open(), OPTS);
   const s = db.store();
   for (let i = 0; i < 200; i++) await s.put(`k${i}`, { i, v: 1 });
   for (let i = 0; i < 200; i++) await s.put(`k${i}`, { i, v: 2 });
@@ -96,7 +97,7 @@ test('a snapshot open across a compaction keeps its view; the space is reused on
   await db.close();
 });
 
-test('a crash at any point of a compaction leaves the state as it was', async (t) => {
+memoryOnly(test)('a crash at any point of a compaction leaves the state as it was', async (t) => {
   const base = new FaultyDevice(8 << 20, { seed: 3 });
   let db = await open(base, OPTS);
   const rng = new Prng(5);
@@ -138,16 +139,16 @@ test('a crash at any point of a compaction leaves the state as it was', async (t
 });
 
 test('frames larger than the device transfer limit are read back at open (split reads)', async (t) => {
-  const image = new Uint8Array(32 << 20);
+  const image = testImage(32 << 20);
   const big = Buffer.alloc(3 << 20, 7);
-  let db = await open(new MemoryDevice(image, { maxTransfer: 1 << 20 }), OPTS);
+  let db = await open(await image.open({ maxTransfer: 1 << 20 }), OPTS);
   await db.store().put('big', big);
   await db.close(); // the checkpoint frame holds the 3 MiB record
-  db = await open(new MemoryDevice(image, { maxTransfer: 1 << 20 }), OPTS);
+  db = await open(await image.open({ maxTransfer: 1 << 20 }), OPTS);
   t.true(Buffer.from(db.store().get('big') as Buffer).equals(big));
   await db.store().put('big2', big); // a WAL frame over the limit, replayed at the next open
   await db.close();
-  db = await open(new MemoryDevice(image, { maxTransfer: 1 << 20 }), OPTS);
+  db = await open(await image.open({ maxTransfer: 1 << 20 }), OPTS);
   t.is((db.store().get('big2') as Buffer).length, big.length);
   await db.close();
 });

@@ -2,12 +2,13 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultyDevice, ForestError, MemoryDevice, open } from './helpers/engine.js';
+import { memoryOnly, testImage } from './helpers/test-image.js';
 import { tempDir } from './helpers/tmp.js';
 
 const code = (c: string) => ({ instanceOf: ForestError, code: c }) as never;
 
 test('bad input gets a typed error and changes nothing', async (t) => {
-  const db = await open(new MemoryDevice(16 << 20), { maxValueSize: 1 << 20 });
+  const db = await open(await testImage(16 << 20).open(), { maxValueSize: 1 << 20 });
   const s = db.store('x');
   await s.put('a', 1);
   await t.throwsAsync(s.put('', 1), code('KEY_EMPTY'));
@@ -31,7 +32,7 @@ test('bad input gets a typed error and changes nothing', async (t) => {
 });
 
 test('values come back as the type they went in as', async (t) => {
-  const db = await open(new MemoryDevice(16 << 20));
+  const db = await open(await testImage(16 << 20).open());
   const s = db.store();
   const cases: [string, unknown][] = [
     ['buf', Buffer.from('bytes')], ['u8', new Uint8Array([1, 2, 3])], ['str', 'héllo'], ['doc', { a: 1, b: { c: [1, 'x'] } }],
@@ -50,7 +51,7 @@ test('values come back as the type they went in as', async (t) => {
   await db.close();
 });
 
-test('a file that is not ForestFS is refused, and so is a second writer', async (t) => {
+memoryOnly(test)('a file that is not ForestFS is refused, and so is a second writer', async (t) => {
   const dir = tempDir(t);
   const junk = join(dir, 'junk.img');
   writeFileSync(junk, Buffer.alloc(1 << 20, 0x41));
@@ -65,8 +66,8 @@ test('a file that is not ForestFS is refused, and so is a second writer', async 
 });
 
 test('device full: a clear error, nothing committed lost, reads and deletes still work', async (t) => {
-  const image = new Uint8Array(2 << 20);
-  const db = await open(new MemoryDevice(image), { walThreshold: 64 });
+  const image = testImage(2 << 20);
+  const db = await open(await image.open(), { walThreshold: 64 });
   const s = db.store();
   const value = 'v'.repeat(3000);
   let written = 0;
@@ -88,13 +89,13 @@ test('device full: a clear error, nothing committed lost, reads and deletes stil
   t.is(s.get('key:0'), undefined);
   await t.throwsAsync(s.put('more', value), code('DEVICE_FULL'));
   await db.close();
-  const again = await open(new MemoryDevice(image));
+  const again = await open(await image.open());
   t.is(again.store().get('key:0'), undefined);
   t.is(again.store().get(`key:${written - 1}`), value);
   await again.close();
 });
 
-test('an I/O error during a commit rejects it, refuses later writes, and reopening recovers', async (t) => {
+memoryOnly(test)('an I/O error during a commit rejects it, refuses later writes, and reopening recovers', async (t) => {
   const dev = new FaultyDevice(8 << 20);
   const db = await open(dev);
   const s = db.store();
@@ -116,7 +117,7 @@ function find(image: Uint8Array, needle: string, from = 0): number {
   return Buffer.from(image.buffer, image.byteOffset, image.length).indexOf(Buffer.from(needle), from);
 }
 
-test('a flipped bit in a record is detected, never returned as data', async (t) => {
+memoryOnly(test)('a flipped bit in a record is detected, never returned as data', async (t) => {
   const image = new Uint8Array(8 << 20);
   let db = await open(new MemoryDevice(image));
   await db.store().put('victim', 'precious-value');
@@ -132,7 +133,7 @@ test('a flipped bit in a record is detected, never returned as data', async (t) 
   await db.close();
 });
 
-test('a flipped bit in an index node is detected', async (t) => {
+memoryOnly(test)('a flipped bit in an index node is detected', async (t) => {
   const image = new Uint8Array(8 << 20);
   let db = await open(new MemoryDevice(image), { walThreshold: 10 });
   const s = db.store();
@@ -173,7 +174,7 @@ test('a flipped bit in an index node is detected', async (t) => {
   t.true(atRead > 0, 'some damaged node was caught by its own checksum on a read');
 });
 
-test('a flipped bit in the newest commit header falls back to the previous commit', async (t) => {
+memoryOnly(test)('a flipped bit in the newest commit header falls back to the previous commit', async (t) => {
   const image = new Uint8Array(8 << 20);
   const dev = new MemoryDevice(image);
   const db = await open(dev, { walThreshold: 1000 });
@@ -196,7 +197,7 @@ test('a flipped bit in the newest commit header falls back to the previous commi
   await again.close();
 });
 
-test('a flipped bit in a checkpoint named by the newest superblock is a CORRUPT error, not silent loss', async (t) => {
+memoryOnly(test)('a flipped bit in a checkpoint named by the newest superblock is a CORRUPT error, not silent loss', async (t) => {
   const image = new Uint8Array(8 << 20);
   let db = await open(new MemoryDevice(image), { walThreshold: 5 });
   for (let i = 0; i < 40; i++) await db.store().put(`k${i}`, i);

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { MemoryDevice, open, Prng, type Database } from './helpers/engine.js';
+import { open, Prng, type Database } from './helpers/engine.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
+import { testImage } from './helpers/test-image.js';
 
 const OPTS = { walThreshold: 40, cacheSize: 1 << 20 };
 
@@ -26,8 +27,8 @@ async function randomCommits(db: Database, model: Model, rng: Prng, commits: num
 }
 
 test('rollback makes an earlier commit current again, and the state survives a reopen exactly', async (t) => {
-  const image = new Uint8Array(64 << 20);
-  let db = await open(new MemoryDevice(image), OPTS);
+  const image = testImage(64 << 20);
+  let db = await open(await image.open(), OPTS);
   const rng = new Prng(9);
   const model: Model = new Map([['default', new Map()], ['b', new Map()]]);
   db.store('b');
@@ -35,7 +36,7 @@ test('rollback makes an earlier commit current again, and the state survives a r
   const atA = cloneModel(model);
   await randomCommits(db, model, rng, 150); // several index flushes later
   await db.close();
-  db = await open(new MemoryDevice(image), OPTS);
+  db = await open(await image.open(), OPTS);
   await randomCommits(db, model, rng, 20);
   await db.store('late').put('only-after', 1); // a store created after seqA
 
@@ -50,7 +51,7 @@ test('rollback makes an earlier commit current again, and the state survives a r
   t.true(restored.every((c) => c.seq > before));
 
   await db.close();
-  db = await open(new MemoryDevice(image), OPTS);
+  db = await open(await image.open(), OPTS);
   t.is(diffModel(db, atA), null);
   // History still reads: the state just before the rollback.
   const snap = db.snapshot({ seq: before });
@@ -63,7 +64,7 @@ test('rollback makes an earlier commit current again, and the state survives a r
 });
 
 test('snapshot({ seq }) of a sequence number inside a commit gives the commit before it; bad seqs are refused', async (t) => {
-  const db = await open(new MemoryDevice(16 << 20), OPTS);
+  const db = await open(await testImage(16 << 20).open(), OPTS);
   const s = db.store();
   const [a1, a2] = await Promise.all([s.put('a', 1), s.put('b', 1)]);
   t.is(a2, a1! + 1);
@@ -87,7 +88,7 @@ test('snapshot({ seq }) of a sequence number inside a commit gives the commit be
 });
 
 test('snapshots are closed by close(), and an open snapshot keeps its view across index flushes', async (t) => {
-  const db = await open(new MemoryDevice(16 << 20), { walThreshold: 5 });
+  const db = await open(await testImage(16 << 20).open(), { walThreshold: 5 });
   const s = db.store();
   for (let i = 0; i < 20; i++) await s.put(`k${i}`, i);
   const snap = db.snapshot();

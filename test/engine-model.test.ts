@@ -1,8 +1,12 @@
 import test from 'ava';
-import { MemoryDevice, open, Prng, type Database } from './helpers/engine.js';
+import { open, Prng, type Database } from './helpers/engine.js';
 import { diffModel, type Model } from './helpers/model.js';
+import { scaled, testImage, testImageHome } from './helpers/test-image.js';
 
 const STORES = ['default', 'users', 'paths'];
+// FORESTFS_TEST_SCALE shortens the run on slow devices; reopens stay as many (about 19).
+const OPS = scaled(50_000);
+const REOPEN_ONE_IN = scaled(400, 20);
 
 function keyFor(rng: Prng, store: string): string {
   switch (store) {
@@ -21,17 +25,17 @@ function valueFor(rng: Prng, i: number): unknown {
   }
 }
 
-test('50,000 random operations over 3 stores, with group commits, checkpoints and reopens, agree with a model', async (t) => {
+test(`${OPS.toLocaleString('en-US')} random operations over 3 stores, with group commits, checkpoints and reopens, agree with a model`, async (t) => {
   const seed = Number(process.env.SEED ?? 20261125);
-  t.log(`seed ${seed}`);
+  t.log(`seed ${seed}, on ${testImageHome}`);
   const rng = new Prng(seed);
-  const image = new Uint8Array(256 << 20);
+  const image = testImage(256 << 20);
   const opts = { walThreshold: 97, cacheSize: 1 << 20 };
-  let db: Database = await open(new MemoryDevice(image), opts);
+  let db: Database = await open(await image.open(), opts);
   const model: Model = new Map(STORES.map((s) => [s, new Map()]));
   let ops = 0;
   let reopens = 0;
-  while (ops < 50_000) {
+  while (ops < OPS) {
     // A group: several writes in one event-loop turn share a commit.
     const group = 1 + rng.int(12);
     const pending: Promise<void>[] = [];
@@ -78,9 +82,9 @@ test('50,000 random operations over 3 stores, with group commits, checkpoints an
         return;
       }
     }
-    if (rng.int(400) === 0) {
+    if (rng.int(REOPEN_ONE_IN) === 0) {
       await db.close();
-      db = await open(new MemoryDevice(image), opts);
+      db = await open(await image.open(), opts);
       reopens++;
       const d = diffModel(db, model);
       if (d) {

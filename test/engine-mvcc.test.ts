@@ -1,9 +1,13 @@
 import test from 'ava';
-import { MemoryDevice, open, Prng, type Database } from './helpers/engine.js';
+import { open, Prng, type Database } from './helpers/engine.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
+import { scaled, testImage, testImageHome } from './helpers/test-image.js';
 import type { Snapshot } from '../src/index.js';
 
 const STORES = ['default', 'users'];
+// FORESTFS_TEST_SCALE shortens the run on slow devices; reopens stay as many (about 15).
+const OPS = scaled(20_000);
+const REOPEN_ONE_IN = scaled(300, 20);
 const latin1 = (k: string): string => Buffer.from(k, 'utf8').toString('latin1');
 
 function keyFor(rng: Prng, store: string): string {
@@ -28,18 +32,18 @@ function actualChanges(db: Database, store: string, since: number): string {
 
 test('snapshots never change, past commits read back exactly, and the changes feed matches a model, across writes, index flushes and reopens', async (t) => {
   const seed = Number(process.env.SEED ?? 5150);
-  t.log(`seed ${seed}`);
+  t.log(`seed ${seed}, ${OPS} operations, on ${testImageHome}`);
   const rng = new Prng(seed);
-  const image = new Uint8Array(128 << 20);
+  const image = testImage(128 << 20);
   const opts = { walThreshold: 61, cacheSize: 1 << 20 };
-  let db: Database = await open(new MemoryDevice(image), opts);
+  let db: Database = await open(await image.open(), opts);
   const model: Model = new Map(STORES.map((s) => [s, new Map()]));
   const versions = new Map(STORES.map((s) => [s, new Map<string, Version>()]));
   const open_: { snap: Snapshot; model: Model }[] = [];
   /** Commits whose state we kept: sequence number → model. */
   const history: { seq: number; model: Model }[] = [{ seq: 0, model: cloneModel(model) }];
   const checks = { snapshots: 0, snapshotOpens: 0, history: 0, changes: 0, reopens: 0 };
-  for (let ops = 0; ops < 20_000;) {
+  for (let ops = 0; ops < OPS;) {
     const group = 1 + rng.int(8);
     const pending: Promise<number>[] = [];
     const issued: { sname: string; key: string; value?: unknown }[] = [];
@@ -103,17 +107,17 @@ test('snapshots never change, past commits read back exactly, and the changes fe
       if (got !== want) return t.fail(`op ${ops}: ${sname}.changes({ since: ${since} })\n got ${got.slice(0, 400)}\nwant ${want.slice(0, 400)}`);
       checks.changes++;
     }
-    if (rng.int(300) === 0) {
+    if (rng.int(REOPEN_ONE_IN) === 0) {
       for (const o of open_) o.snap.close();
       open_.length = 0;
       await db.close();
-      db = await open(new MemoryDevice(image), opts);
+      db = await open(await image.open(), opts);
       checks.reopens++;
     }
   }
   for (const o of open_) t.is(diffModel(o.snap, o.model), null);
   for (const sname of STORES) t.is(actualChanges(db, sname, 0), expectedChanges(versions.get(sname)!, 0));
   t.log(JSON.stringify(checks));
-  t.true(checks.reopens >= 3 && checks.history >= 50 && checks.changes >= 100);
+  t.true(checks.reopens >= 3 && checks.history >= scaled(50) && checks.changes >= scaled(100));
   await db.close();
 });

@@ -1,8 +1,9 @@
 import test from 'ava';
-import { FaultyDevice, ForestError, MemoryDevice, open, Prng, type Database } from './helpers/engine.js';
+import { FaultyDevice, ForestError, open, Prng, type Database } from './helpers/engine.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
+import { memoryOnly, testImage } from './helpers/test-image.js';
 
-const mem = (): Promise<Database> => open(new MemoryDevice(16 << 20), { walThreshold: 50 });
+const mem = async (): Promise<Database> => open(await testImage(16 << 20).open(), { walThreshold: 50 });
 
 test('a transaction reads its own writes over a snapshot, and commits all of them at once', async (t) => {
   const db = await mem();
@@ -136,7 +137,7 @@ function txOps(i: number): { store: string; key: string; value: unknown | null }
   }));
 }
 
-test('a crash in the middle of a transaction commit leaves all of it or none of it', async (t) => {
+memoryOnly(test)('a crash in the middle of a transaction commit leaves all of it or none of it', async (t) => {
   const m: Model = new Map([['default', new Map()], ['other', new Map()]]);
   const states = [cloneModel(m)];
   for (let i = 1; i <= TXS; i++) {

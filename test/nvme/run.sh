@@ -9,8 +9,9 @@
 #   test      build, boot once: functional/errno tests, kill -9 leak test, unbind with
 #             open files, data across nvme<->nvmed rebinding, insmod/rmmod loop, dmesg check
 #   backends  boot once with Node: for each native backend (nvmed, uring-cmd, uring, psync)
-#             the native library's tests (ffs_test), the device suite and an engine smoke
-#             test through the TypeScript layers (ava); kill -9 of a library user on nvmed
+#             the native library's tests (ffs_test), the device suite, an engine smoke
+#             test and the engine's test files (ENGINE_FILES below) through the TypeScript
+#             layers (ava); kill -9 of a library user on nvmed
 #   crash     boot five write+flush workloads at once (the driver's raw queue, and the
 #             library on every backend), kill QEMU mid-run, boot again, verify every
 #             acknowledged write of each
@@ -30,12 +31,17 @@
 #   --no-bind            (run mode) leave both controllers on the stock nvme driver
 #   --append ARGS        extra kernel command line
 #   --mem MB             guest memory (default 1024)
-#   --timeout S          hard limit per boot (default 240; bench modes 900)
+#   --timeout S          hard limit per boot (default 240; backends 1500; bench modes 900)
 #   --secs S             (bench) seconds per point and backend (default 0.5)
 #   --reps N             (bench) rounds; the backend order rotates each round (default 3;
 #                        bench-raw 5)
 #   --backends 'B ...'   (backends) only these backends (default: nvmed uring-cmd uring psync)
 #   --no-node            (backends, bench) skip everything that needs Node in the guest
+#   --engine-files 'F:N ...'  (backends) the engine test files to run per backend, each with
+#                        the least number of its tests that must pass (default: ENGINE_FILES);
+#                        '' runs none
+#   --test-scale S       (backends) FORESTFS_TEST_SCALE for the engine test files: the share
+#                        of their operations the long randomized tests run (default 0.05)
 #   --env 'A=1,B=2'      (backends) environment for the guest's tests, e.g. FFS_NVMED_SPIN_US=-1
 #   --smp N              guest CPUs (default 1)
 #   --pin / --no-pin     run QEMU on one host CPU (default: pinned, except the bench modes).
@@ -71,6 +77,14 @@ PIN=""
 NODE=1
 BACKENDS_SEL=""
 GUEST_ENV=""
+# The engine's test files run per backend, test images on the backend's device
+# (test/helpers/test-image.ts), with the least number of tests of each that must pass there
+# (the rest are memory-only and skip; see README.md).
+ENGINE_FILES="engine-model:1 engine-mvcc:1 engine-iterators:2 engine-history:3 engine-compact:3 engine-txn:5 engine-errors:3"
+# TCG runs the engine 10-30x slower than the host: the long randomized tests run a
+# twentieth of their operations there (npm test runs them in full), to keep the whole
+# npm run test:nvme near 12 minutes on two host CPUs.
+TEST_SCALE=0.05
 VERBOSE=0
 INSTALL=1
 KEEP=0
@@ -91,6 +105,8 @@ while [[ $# -gt 0 ]]; do
 	--no-node) NODE=0; shift ;;
 	--env) GUEST_ENV=$2; shift 2 ;;
 	--backends) BACKENDS_SEL=$2; shift 2 ;;
+	--engine-files) ENGINE_FILES=$2; shift 2 ;;
+	--test-scale) TEST_SCALE=$2; shift 2 ;;
 	--verbose) VERBOSE=1; shift ;;
 	--no-install) INSTALL=0; shift ;;
 	--keep) KEEP=1; shift ;;
@@ -101,6 +117,7 @@ done
 case $MODE in all|test|backends|crash|bench|bench-raw|run|shell) ;; *) echo "run.sh: unknown mode $MODE" >&2; exit 2 ;; esac
 [[ $MODE = backends || $MODE = bench || $MODE = all ]] || NODE=0
 [[ -n $REPS ]] || { [[ $MODE = bench-raw ]] && REPS=5 || REPS=3; }
+BACKENDS_TIMEOUT=${BOOT_TIMEOUT:-1500}
 [[ -n $BOOT_TIMEOUT ]] || { [[ $MODE = bench* ]] && BOOT_TIMEOUT=900 || BOOT_TIMEOUT=240; }
 [[ -n $PIN ]] || { [[ $MODE = bench* || $MODE = shell ]] && PIN=0 || PIN=1; }
 PIN_CMD=()
@@ -179,7 +196,7 @@ build_kmod() {
 	local b=$WORK/kmod-build log=$WORK/kmod-build.log
 	rm -rf "$b"
 	mkdir -p "$b"
-	cp "$ROOT"/kmod/*.c "$ROOT"/kmod/*.h "$ROOT"/kmod/Makefile "$ROOT"/native/nvmed_uapi.h "$b"/
+	cp "$ROOT"/kmod/*.c "$ROOT"/kmod/Makefile "$ROOT"/native/nvmed_uapi.h "$b"/
 	if ! make -C "$KDIR" M="$b" modules W=1 >"$log" 2>&1; then
 		cat "$log"
 		hfail build.kmod "make failed"
@@ -341,18 +358,18 @@ show_log() {
 	fi
 }
 
-# boot MODE-ARGS LOG [INITRD]: runs QEMU to the end (or the timeout)
+# boot MODE-ARGS LOG [INITRD [TIMEOUT]]: runs QEMU to the end (or the timeout)
 boot() {
-	local args=$1 log=$2 rc=0
+	local args=$1 log=$2 rc=0 limit=${4:-$BOOT_TIMEOUT}
 	qemu_args "$args" "${3:-}"
 	if [[ $VERBOSE = 1 ]]; then
-		timeout -k 5 "$BOOT_TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | tee "$log" | tr -d '\r' || rc=$?
+		timeout -k 5 "$limit" "${QEMU[@]}" </dev/null 2>&1 | tee "$log" | tr -d '\r' || rc=$?
 	else
-		timeout -k 5 "$BOOT_TIMEOUT" "${QEMU[@]}" </dev/null >"$log" 2>&1 || rc=$?
+		timeout -k 5 "$limit" "${QEMU[@]}" </dev/null >"$log" 2>&1 || rc=$?
 		show_log "$log"
 	fi
 	if [[ $rc = 124 || $rc = 137 ]]; then
-		hfail "boot.timeout" "QEMU killed after ${BOOT_TIMEOUT}s ($log)"
+		hfail "boot.timeout" "QEMU killed after ${limit}s ($log)"
 	fi
 	return 0
 }
@@ -470,17 +487,20 @@ KPATH_TIMEOUT=nvmedtest.nvme_core_args=io_timeout
 FFS_EXPECT="geometry rw-basic sizes big-alloc many-allocs qd-overflow flush-fua trim notify errors lock"
 
 run_backends() {
-	local b n names=() sel=${BACKENDS_SEL:-$BACKENDS_ALL}
-	say "== backends: native library and TypeScript layers on ${sel// /, } (Node in the guest: $([[ $NODE = 1 ]] && echo yes || echo no))"
+	local b n f names=() sel=${BACKENDS_SEL:-$BACKENDS_ALL} engine=
+	say "== backends: native library and TypeScript layers on ${sel// /, } (Node in the guest: $([[ $NODE = 1 ]] && echo "yes; engine test files at scale $TEST_SCALE" || echo no))"
 	for b in $sel; do
 		for n in $FFS_EXPECT; do names+=("ffs.$b.$n"); done
 		[[ $NODE = 1 ]] && names+=("ts.$b.ava")
+		# each engine test file reports PASS/FAIL ts.<b>.<file>: missing means it never ran
+		[[ $NODE = 1 ]] && for f in $ENGINE_FILES; do names+=("ts.$b.${f%%:*}"); done
 	done
 	[[ " $sel " = *" nvmed "* ]] && names+=(ffs.nvmed.split ffs.nvmed.teardown)
 	names+=(ffs.nvmed.kill9-idle dmesg.clean)
+	[[ -n $ENGINE_FILES ]] && engine=" nvmedtest.engine_files=$(tr ' ' ',' <<<"$ENGINE_FILES") nvmedtest.test_scale=$TEST_SCALE"
 	fresh_disks
-	boot "nvmedtest.mode=backends nvmedtest.node=$NODE nvmedtest.backends=${sel// /,} $KPATH_TIMEOUT=10${GUEST_ENV:+ nvmedtest.env=$GUEST_ENV}" "$WORK/serial-backends.log" \
-		"$([[ $NODE = 1 ]] && echo "$INITRD_NODE")"
+	boot "nvmedtest.mode=backends nvmedtest.node=$NODE nvmedtest.backends=${sel// /,} $KPATH_TIMEOUT=10${GUEST_ENV:+ nvmedtest.env=$GUEST_ENV}$engine" "$WORK/serial-backends.log" \
+		"$([[ $NODE = 1 ]] && echo "$INITRD_NODE")" "$BACKENDS_TIMEOUT"
 	score "$WORK/serial-backends.log" backends "${names[@]}"
 }
 

@@ -304,39 +304,97 @@ backend_dev() {
 	esac
 }
 
-# ava's plain output -> PASS/FAIL ts.<backend>.<file>.<title-slug>
+# ava's plain output -> PASS/FAIL ts.<backend>.<file>.<title-slug> (file without .test.ts and
+# without a trailing -env: device-env -> device), INFO ... skipped for a skipped test
 ava_markers() {
 	_b=$1
-	# ava marks a passed test with ✔ (√ without a UTF-8 terminal), a failed one with ✘ (×)
-	sed -n 's/^ *\(✔\|✘\|√\|×\) \(\[fail\]: \)\{0,1\}\([a-z-]*\)-env › \(.*\)$/\1|\3|\4/p' "$2" | while IFS='|' read -r _m _f _t; do
-		_t=${_t#*: }                       # drop "backend:/dev/x: " / "engine on ...: "
-		_t=$(echo "$_t" | sed 's/ ([0-9.]*m\{0,1\}s)$//')
+	# ava marks a passed test with ✔ (√ without a UTF-8 terminal), a failed one with ✘ (×), a skipped one with -
+	sed -n 's/^ *\(✔\|✘\|√\|×\|- \[skip\]\) \(\[fail\]: \)\{0,1\}\([a-z0-9-]*\) › \(.*\)$/\1|\3|\4/p' "$2" | while IFS='|' read -r _m _f _t; do
+		case "$_f" in *-env) _t=${_t#*: } ;; esac   # drop "backend:/dev/x: " / "engine on ...: "
+		_f=${_f%-env}
+		_t=$(echo "$_t" | sed 's/ ([0-9][0-9. ms]*)$//')
 		_s=$(echo "$_t" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//' | cut -c1-48)
-		if [ "$_m" = "✔" ] || [ "$_m" = "√" ]; then echo "PASS ts.$_b.$_f.$_s"; else echo "FAIL ts.$_b.$_f.$_s: $_t"; FAILED=1; fi
+		case "$_m" in
+		✔|√) echo "PASS ts.$_b.$_f.$_s" ;;
+		-*) echo "INFO ts.$_b.$_f.$_s: skipped (memory-only)" ;;
+		*) echo "FAIL ts.$_b.$_f.$_s: $_t"; FAILED=1 ;;
+		esac
 	done
 }
 
-# the device suite and the engine smoke test through Node on backend $1, device $2
+# ava_run LOG FILES...: ava in /project, serially, on backend $_b and device $_d, with
+# FORESTFS_TEST_SCALE=$_scale (default 1); sets _rc
+ava_run() {
+	_log=$1
+	shift
+	(cd /project && FORESTFS_TEST_DEVICE=$_d FORESTFS_TEST_BACKEND=$_b FORESTFS_TEST_SCALE=${_scale:-1} \
+		timeout "${NT_AVA_TIMEOUT:-900}" \
+		node node_modules/ava/entrypoints/cli.mjs -c 1 --serial --timeout 5m "$@") > "$_log" 2>&1
+	_rc=$?
+}
+
+# ava's summary for a run that did not pass: the failures' details, not the stack frames
+ava_tail() {
+	grep -v '^ *$' "$1" | grep -v '^ *at ' | tail -n 40 | sed 's/^/INFO ava: /'
+}
+
+# the slower tests with their durations, and ava's notes (t.log)
+ava_info() {
+	grep -a -E '^ *(ℹ|i) ' "$1" | sed 's/^ */INFO ava: /'
+	grep -a -E '\([0-9][0-9. ms]*\)$' "$1" | sed 's/^ *[^ ]* /INFO ava: /'
+}
+
+# The device suite and the engine smoke test, then the engine's own test files (test images
+# on windows of the device, see test/helpers/test-image.ts; memory-only tests skip) through
+# Node on backend $1, device $2. NT_ENGINE_FILES = file:min,... (from run.sh): for each file
+# PASS ts.<b>.<file> when ava ran it with no failure and at least min tests passed.
 run_node_tests() {
 	_b=$1
 	_d=$2
-	(cd /project && FORESTFS_TEST_DEVICE=$_d FORESTFS_TEST_BACKEND=$_b timeout 600 \
-		node node_modules/ava/entrypoints/cli.mjs -c 1 --timeout 5m \
-		test/nvme/device-env.test.ts test/nvme/engine-env.test.ts) > /tmp/ava.log 2>&1
-	_rc=$?
+	_scale=1
+	ava_run /tmp/ava.log test/nvme/device-env.test.ts test/nvme/engine-env.test.ts
 	ava_markers "$_b" /tmp/ava.log > /tmp/ava.markers
 	cat /tmp/ava.markers
 	_np=$(grep -c '^PASS ts.*\.device\.' /tmp/ava.markers)
 	_ne=$(grep -c '^PASS ts.*\.engine\.' /tmp/ava.markers)
 	if [ $_rc != 0 ] || [ "$_np" -lt 9 ] || [ "$_ne" -lt 1 ]; then
 		ko "ts.$_b.ava" "ava exit $_rc, $_np device and $_ne engine tests passed (want 9 and 1)"
-		grep -v '^ *$' /tmp/ava.log | grep -v '^ *at ' | tail -n 40 | sed 's/^/INFO ava: /'
+		ava_tail /tmp/ava.log
 	else
 		ok "ts.$_b.ava"
-		grep -a -E '^ *(ℹ|i) ' /tmp/ava.log | sed 's/^ */INFO ava: /'
-		# the slower tests, with their durations
-		grep -a -E '\([0-9.]+m?s\)$' /tmp/ava.log | sed 's/^ *[^ ]* /INFO ava: /'
+		ava_info /tmp/ava.log
 	fi
+	[ -n "${NT_ENGINE_FILES:-}" ] || return 0
+	_files=
+	for _fm in $(echo "$NT_ENGINE_FILES" | tr ',' ' '); do _files="$_files test/${_fm%%:*}.test.ts"; done
+	_te=$(date +%s)
+	# the long randomized tests run FORESTFS_TEST_SCALE of their operations here (TCG)
+	_scale=${NT_TEST_SCALE:-1}
+	ava_run /tmp/ava-engine.log $_files
+	info "backend $_b: engine test files: ava exit $_rc in $(($(date +%s) - _te)) s (FORESTFS_TEST_SCALE=$_scale)"
+	ava_markers "$_b" /tmp/ava-engine.log > /tmp/ava-engine.markers
+	cat /tmp/ava-engine.markers
+	_bad=0
+	for _fm in $(echo "$NT_ENGINE_FILES" | tr ',' ' '); do
+		_f=${_fm%%:*}
+		_min=${_fm#*:}
+		_p=$(grep -c "^PASS ts\.$_b\.$_f\." /tmp/ava-engine.markers)
+		_x=$(grep -c "^FAIL ts\.$_b\.$_f\." /tmp/ava-engine.markers)
+		_s=$(grep -c "^INFO ts\.$_b\.$_f\..*: skipped" /tmp/ava-engine.markers)
+		# a crash or timeout of the file leaves its tests unreported: fewer than min passed
+		if [ "$_x" = 0 ] && [ "$_p" -ge "$_min" ]; then
+			ok "ts.$_b.$_f"
+		else
+			ko "ts.$_b.$_f" "$_p passed (want at least $_min), $_x failed, $_s skipped"
+			_bad=1
+		fi
+	done
+	if [ $_rc != 0 ] && [ $_bad = 0 ]; then
+		ko "ts.$_b.engine-files" "ava exit $_rc though every file passed"
+		_bad=1
+	fi
+	ava_info /tmp/ava-engine.log
+	[ $_bad = 0 ] || ava_tail /tmp/ava-engine.log
 }
 
 # kill -9 of a process driving nvmed through the library (poller thread, DMA arenas,
