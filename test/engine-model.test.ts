@@ -38,7 +38,7 @@ test(`${OPS.toLocaleString('en-US')} random operations over 3 stores, with group
   while (ops < OPS) {
     // A group: several writes in one event-loop turn share a commit.
     const group = 1 + rng.int(12);
-    const pending: Promise<void>[] = [];
+    const pending: Promise<number>[] = [];
     for (let g = 0; g < group; g++, ops++) {
       const sname = STORES[rng.int(STORES.length)]!;
       const store = db.store(sname);

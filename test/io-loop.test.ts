@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext, type TestFn } from 'ava';
 import { closeSync, openSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { deviceSuite } from './helpers/device-suite.js';
@@ -9,7 +9,7 @@ import { NativeDevice, nativeUnavailableReason, openDevice } from './helpers/io.
 const why = loopUnavailable() ?? (nativeUnavailableReason() || null);
 
 /** A fresh 64 MiB loop device for one test, detached when it ends. */
-function loop(t: Parameters<Parameters<typeof test>[1]>[0]): string {
+function loop(t: ExecutionContext): string {
   const image = join(tempDir(t, 'forestfs-loop-'), 'disk.img');
   closeSync(openSync(image, 'w'));
   truncateSync(image, 64 << 20);
@@ -23,7 +23,7 @@ if (why) {
 } else {
   for (const backend of ['uring', 'psync'] as const) {
     if (!NativeDevice.available(backend)) continue;
-    deviceSuite(test.serial, `loop/${backend}`, (t) => NativeDevice.open(backend, loop(t), { queueDepth: 8 }));
+    deviceSuite(test.serial as unknown as TestFn, `loop/${backend}`, (t) => NativeDevice.open(backend, loop(t), { queueDepth: 8 }));
 
     test.serial(`loop/${backend}: geometry comes from the block device`, async (t) => {
       const path = loop(t);
