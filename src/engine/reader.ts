@@ -8,7 +8,7 @@ import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
 import { keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
 import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
-import type { WalEntry, WalView } from './wal-index.js';
+import { EMPTY_SPAN, type WalEntry, type WalView } from './wal-index.js';
 
 export interface StoreView {
   readonly id: number;
@@ -209,7 +209,6 @@ export class StoreReader {
   private merge<T>(b: Bounds, withDeleted: boolean, fromWal: (e: Version) => T, fromIndex: (rec: DecodedRecord, addr: number) => T): Generator<T> {
     this.assertOpen();
     const wal = this.view.wal.range(b.lo?.str ?? null, b.loInclusive, b.hi?.str ?? null, b.hiInclusive);
-    if (b.reverse) wal.reverse();
     const root = this.view.root;
     const db = this.db;
     const cursor = root === null ? null : db.guard(() => db.trieIndex.range(root, {
@@ -218,7 +217,13 @@ export class StoreReader {
       reverse: b.reverse,
     }));
     const { reverse, limit } = b;
-    const release = this.pin?.() ?? null;
+    const unpin = this.pin?.() ?? null;
+    const release = unpin || wal.release
+      ? (): void => {
+        unpin?.();
+        wal.release?.();
+      }
+      : null;
     const gen = (function* (): Generator<T> {
       try {
         let produced = 0;
@@ -244,7 +249,7 @@ export class StoreReader {
         };
         nextIndexed();
         while (produced < limit) {
-          const we = w < wal.length ? wal[w]! : null;
+          const we = w < wal.length ? wal.at(reverse ? wal.length - 1 - w : w) : null;
           const t = rec as DecodedRecord | null;
           if (we === null && t === null) return;
           const c = we === null ? 1 : t === null ? -1 : compareBytes(we.key, t.key) * (reverse ? -1 : 1);
@@ -266,7 +271,7 @@ export class StoreReader {
         release?.();
       }
     })();
-    // An iterator dropped unfinished releases its pin when it is collected.
+    // An iterator dropped unfinished releases its pin (and WAL hold) when it is collected.
     if (release) unpinOnCollect.register(gen, release);
     return gen;
   }
@@ -316,6 +321,6 @@ function confirmed(rec: DecodedRecord, k: KeyBytes, storeId: number): boolean {
 
 /** A view of a store that does not exist (yet) in a snapshot: always empty. */
 export function emptyView(name: string, checkpointSeq: number): StoreView {
-  const none: WalView = { size: 0, get: () => undefined, entries: () => [][Symbol.iterator](), range: () => [] };
+  const none: WalView = { size: 0, get: () => undefined, entries: () => [][Symbol.iterator](), range: () => EMPTY_SPAN };
   return { id: -1, name, root: null, wal: none, checkpointSeq };
 }
