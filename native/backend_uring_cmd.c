@@ -372,17 +372,6 @@ static int uring_cmd_reap(struct ffs_dev *dev, struct ffs_cqe *out, uint32_t max
 	return ffs_ring_reap(dev, &u->ring, out, max, min_wait, uring_cmd_decode);
 }
 
-const struct ffs_backend ffs_backend_uring_cmd = {
-	.name = "uring-cmd",
-	.available = uring_cmd_available,
-	.open = uring_cmd_open,
-	.queue = uring_cmd_queue,
-	.kick = uring_cmd_kick,
-	.reap = uring_cmd_reap,
-	.alloc = ffs_alloc_aligned,
-	.free = ffs_free_aligned,
-	.close = uring_cmd_close,
-};
 
 #else /* !HAVE_URING_CMD: built against kernel headers without io_uring passthrough */
 
@@ -426,6 +415,9 @@ static void uring_cmd_close(struct ffs_dev *dev)
 	(void)dev;
 }
 
+#endif
+
+/* One table for both builds: without passthrough the functions refuse (see above). */
 const struct ffs_backend ffs_backend_uring_cmd = {
 	.name = "uring-cmd",
 	.available = uring_cmd_available,
@@ -437,5 +429,3 @@ const struct ffs_backend ffs_backend_uring_cmd = {
 	.free = ffs_free_aligned,
 	.close = uring_cmd_close,
 };
-
-#endif
