@@ -34,6 +34,20 @@ test('a transaction reads its own writes over a snapshot, and commits all of the
   await db.close();
 });
 
+test('a transaction range with a prefix sees only keys with it, its own writes included', async (t) => {
+  const db = await mem();
+  const s = db.store();
+  for (const k of ['a', 'ab', 'abz', 'ac', 'b']) await s.put(k, k);
+  await db.transaction((tx) => {
+    const ts = tx.store();
+    for (const k of ['aa', 'ab0', 'ac', 'abzz', 'a\u00ff', 'b0']) ts.put(k, 1);
+    t.deepEqual([...ts.keys({ prefix: 'ab' })], ['ab', 'ab0', 'abz', 'abzz']);
+    t.deepEqual([...ts.keys({ prefix: 'ab', lte: 'ac' })], ['ab', 'ab0', 'abz', 'abzz']);
+    t.deepEqual([...ts.keys({ prefix: 'ab', reverse: true, gt: 'ab0' })], ['abzz', 'abz']);
+  });
+  await db.close();
+});
+
 test('a throw inside a transaction aborts it: nothing is written, the error comes out', async (t) => {
   const db = await mem();
   const s = db.store();

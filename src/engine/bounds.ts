@@ -19,8 +19,6 @@ export interface Bounds {
   loInclusive: boolean;
   hi: KeyBytes | null;
   hiInclusive: boolean;
-  /** The prefix as a latin1 string, when one was given. */
-  prefix: string | null;
   reverse: boolean;
   limit: number;
 }
@@ -45,10 +43,8 @@ export function resolveBounds(o: RangeOptions): Bounds {
     hi = keyBytes(o.lte);
     hiInclusive = true;
   }
-  let prefix: string | null = null;
   if (o.prefix !== undefined) {
     const p = keyBytes(o.prefix);
-    prefix = p.str;
     // Narrow the bounds to [prefix, successor(prefix)).
     if (!lo || lo.str < p.str) {
       lo = p;
@@ -62,14 +58,13 @@ export function resolveBounds(o: RangeOptions): Bounds {
       hiInclusive = false;
     }
   }
-  return { lo, loInclusive, hi, hiInclusive, prefix, reverse: o.reverse === true, limit: limit < 0 ? Infinity : limit };
+  return { lo, loInclusive, hi, hiInclusive, reverse: o.reverse === true, limit: limit < 0 ? Infinity : limit };
 }
 
 /** Whether a key (latin1 string) lies within the bounds. */
 export function inBounds(b: Bounds, str: string): boolean {
   if (b.lo && (str < b.lo.str || (!b.loInclusive && str === b.lo.str))) return false;
-  if (b.hi && (str > b.hi.str || (!b.hiInclusive && str === b.hi.str))) return false;
-  return b.prefix === null || str.startsWith(b.prefix);
+  return !(b.hi && (str > b.hi.str || (!b.hiInclusive && str === b.hi.str)));
 }
 
 /** The smallest key greater than every key starting with `p`, or null if there is none. */

@@ -4,6 +4,7 @@
  * immutable for a snapshot, so its answers never change.
  */
 import { ForestError } from '../errors.js';
+import { compareKeys } from '../hbtrie/index.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
 import { keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
@@ -252,7 +253,7 @@ export class StoreReader {
           const we = w < wal.length ? wal.at(reverse ? wal.length - 1 - w : w) : null;
           const t = rec as DecodedRecord | null;
           if (we === null && t === null) return;
-          const c = we === null ? 1 : t === null ? -1 : compareBytes(we.key, t.key) * (reverse ? -1 : 1);
+          const c = we === null ? 1 : t === null ? -1 : compareKeys(we.key, t.key) * (reverse ? -1 : 1);
           if (c <= 0) {
             if (c === 0) nextIndexed(); // the WAL version is newer
             w++;
@@ -288,13 +289,6 @@ export class StoreReader {
 const unpinOnCollect = new FinalizationRegistry<() => void>((release) => release());
 
 const asVersion = (v: Version): Version => v;
-
-/** Byte order of two keys. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}
 
 /** A version built from an indexed record. */
 export function fromRecord(rec: DecodedRecord, addr: number): Version {
