@@ -4,7 +4,7 @@
 // and with VERBOSE=1 the per-batch enqueue+commit milliseconds. CPU includes the process's
 // other threads (io_uring workers, the completion notifier).
 //   npx tsx bench/engine-load.ts [keys=20000] [rounds=6]
-//   env: DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs|memory, PREPARE=0|1 (prepareLog)
+//   env: ORDER=key|random (every round in that order), DUR=relaxed (no flush), WAL=<walThreshold>, BACKEND=uring|psync|node-fs|memory, PREPARE=0|1 (prepareLog)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryDevice, open } from '../src/index.js';
@@ -28,7 +28,8 @@ try {
       ...(process.env.BACKEND && process.env.BACKEND !== 'memory' ? { backend: process.env.BACKEND as 'uring' | 'psync' | 'node-fs' } : {}),
     });
     const s = db.store('bench');
-    const ord = round % 2 === 1 ? permutation(N, 42, 2) : null;
+    const random = process.env.ORDER ? process.env.ORDER === 'random' : round % 2 === 1;
+    const ord = random ? permutation(N, 42, 2) : null;
     const times: string[] = [];
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
@@ -46,7 +47,8 @@ try {
     }
     const wall = Number(process.hrtime.bigint() - t0) / 1e6;
     const c = process.cpuUsage(c0);
-    console.log(`round ${round} ${ord ? 'random' : 'key   '} wall ${wall.toFixed(1)} ms  cpu ${((c.user + c.system) / 1000).toFixed(1)} ms  ${(N / wall).toFixed(0)}k/s`);
+    const written = db.stats().bytesWritten / 1048576;
+    console.log(`round ${round} ${ord ? 'random' : 'key   '} wall ${wall.toFixed(1)} ms  cpu ${((c.user + c.system) / 1000).toFixed(1)} ms  ${(N / wall).toFixed(0)}k/s  written ${written.toFixed(1)} MiB`);
     if (process.env.VERBOSE) console.log(times.join(' '));
     await db.close();
   }

@@ -133,9 +133,15 @@ const CACHE_FRAME_MAX = 1 << 20;
  */
 const PREPARE_SMALL = 64 << 10;
 /** The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. */
-const WAL_GROWTH = 4;
-const WAL_SPARSE = 16;
-const WAL_DENSE = 64;
+const WAL_GROWTH = 16;
+const WAL_SPARSE = 48;
+const WAL_DENSE = 96;
+/**
+ * However far the WAL may grow in entries, a flush also runs once the keys and small values
+ * it keeps in memory reach this many bytes (4 × 4,096 entries of 2 KiB values: the memory the
+ * WAL could hold before its growth limit was raised).
+ */
+const WAL_MAX_BYTES = 32 << 20;
 
 export class Database {
   readonly path: string;
@@ -813,7 +819,7 @@ export class Database {
       accepted.push({ b, seq });
     }
     if (accepted.length === 0 && !forceCheckpoint) return;
-    const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walLimit) && this.checkpointFits(bytes);
+    const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walLimit || this.walBytes() >= WAL_MAX_BYTES) && this.checkpointFits(bytes);
 
     let built: BuiltFrame;
     try {
@@ -1272,6 +1278,12 @@ export class Database {
   private walSize(): number {
     let n = 0;
     for (const s of this.storesById.values()) n += s.wal.size;
+    return n;
+  }
+
+  private walBytes(): number {
+    let n = 0;
+    for (const s of this.storesById.values()) n += s.wal.bytes;
     return n;
   }
 

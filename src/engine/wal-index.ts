@@ -87,6 +87,11 @@ abstract class SortedWal implements WalView {
   }
 }
 
+/** Bytes of key and kept value an entry holds in memory. */
+function heldBytes(e: WalEntry): number {
+  return e.key.length + (e.value === null ? 0 : e.value.length);
+}
+
 /** The first index of sorted `s` whose key is ≥ k (`atOrAfter`) or > k (otherwise). */
 function bound(s: readonly string[], k: string, atOrAfter: boolean): number {
   let l = 0;
@@ -115,6 +120,8 @@ export class WalIndex extends SortedWal {
   protected sorted: string[] | null = [];
   /** Frozen views that share `map`: a write must copy it first. */
   private holders = 0;
+  /** Memory the entries hold: key bytes and the small values kept in the index. */
+  bytes = 0;
 
   /** Adds or replaces; returns the entry it replaced. */
   set(e: WalEntry): WalEntry | undefined {
@@ -125,11 +132,18 @@ export class WalIndex extends SortedWal {
     }
     const old = this.map.get(e.str);
     this.map.set(e.str, e);
+    this.bytes += heldBytes(e) - (old ? heldBytes(old) : 0);
     if (!old && this.sorted) {
       const s = this.sorted;
-      const lo = bound(s, e.str, true);
-      if (s.length - lo > 2048) this.sorted = null; // rebuilt by sort on demand
-      else s.splice(lo, 0, e.str);
+      const n = s.length;
+      // Keys written in order go at the end: one comparison, not a binary search.
+      if (n === 0 || s[n - 1]! < e.str) {
+        s.push(e.str);
+      } else {
+        const lo = bound(s, e.str, true);
+        if (n - lo > 2048) this.sorted = null; // rebuilt by sort on demand
+        else s.splice(lo, 0, e.str);
+      }
     }
     return old;
   }
@@ -138,6 +152,7 @@ export class WalIndex extends SortedWal {
     this.map = new Map();
     this.sorted = [];
     this.holders = 0;
+    this.bytes = 0;
   }
 
   freeze(): FrozenWal {
