@@ -16,7 +16,9 @@ import {
   type BackendChoice, type BlockDevice, type DirtyBlock,
 } from '../io/index.js';
 import { BlockCache } from './block-cache.js';
-import { decodeValue, encodeValue, keyBytes, latin1, MAX_KEY_LENGTH, type Key, type KeyBytes, type Value } from './codec.js';
+import {
+  decodeValue, encodeValue, keyBytes, latin1, MAX_KEY_LENGTH, VT_BUFFER, VT_UINT8ARRAY, type Key, type KeyBytes, type Value,
+} from './codec.js';
 import {
   decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_COPY, FRAME_HEADER_SIZE,
   notForestFs, SUPERBLOCKS, verifyFrameBody, type FrameHeader, type Superblock,
@@ -30,7 +32,7 @@ import {
   MAX_DEVICE_BYTES, packAddress, peekRecordSize, RECORD_HEADER, recordSize, type DecodedRecord,
 } from './record.js';
 import { Snapshot } from './snapshot.js';
-import { copyBytes, copyLarge, releaseLarge } from './slab.js';
+import { copyBytes, copyLarge, MAX_SHARED, releaseLarge } from './slab.js';
 import { ADD_LIVE, ADD_STALE, MAKE_STALE, SpaceDeltas } from './space-deltas.js';
 import { Store, type WriteOptions } from './store.js';
 import { Transaction } from './transaction.js';
@@ -691,19 +693,28 @@ export class Database {
     let pooled: Uint8Array | null = null;
     if (kind === KIND_PUT) {
       if (value === undefined) throw new ForestError('VALUE_NOT_ENCODABLE', 'a value must not be undefined (use del() to remove a key)');
-      const enc = encodeValue(value);
-      if (enc.bytes.length > this.maxValueSize) {
-        throw new ForestError('VALUE_TOO_LARGE', `a value of ${enc.bytes.length} bytes is larger than the maximum of ${this.maxValueSize}`);
+      // Byte arrays, the common case, without encodeValue's result object.
+      const raw = value instanceof Uint8Array;
+      const enc = raw ? null : encodeValue(value);
+      const encoded = enc === null ? (value as Uint8Array) : enc.bytes;
+      if (encoded.length > this.maxValueSize) {
+        throw new ForestError('VALUE_TOO_LARGE', `a value of ${encoded.length} bytes is larger than the maximum of ${this.maxValueSize}`);
       }
-      // The caller may reuse its own buffer before the commit runs; encoded bytes are ours.
-      if (enc.bytes === value) {
-        const copy = copyLarge(enc.bytes);
-        bytes = copy.bytes;
-        pooled = copy.whole;
+      if (enc === null) {
+        valueType = Buffer.isBuffer(value) ? VT_BUFFER : VT_UINT8ARRAY;
+        // The caller may reuse its own buffer before the commit runs: copy it.
+        if (encoded.length <= MAX_SHARED) {
+          bytes = copyBytes(encoded);
+        } else {
+          const copy = copyLarge(encoded);
+          bytes = copy.bytes;
+          pooled = copy.whole;
+        }
       } else {
+        // Encoded bytes are ours already.
         bytes = enc.bytes;
+        valueType = enc.type;
       }
-      valueType = enc.type;
     }
     let ifAbsent = false;
     let ifVersion = -1;
@@ -784,8 +795,12 @@ export class Database {
     if (this.pendingTail && this.canReclaim()) await this.reclaim();
     const reserve = this.reserve();
     const free = this.freeBytes();
-    const accepted: Accepted[] = [];
-    const ops: { op: WriteOp; seq: number }[] = [];
+    // Accepted batches with each one's last seq, and their writes with each one's seq: parallel
+    // arrays, not an object per write.
+    const accepted: PendingBatch[] = [];
+    const acceptedSeq: number[] = [];
+    const ops: WriteOp[] = [];
+    const seqs: number[] = [];
     /** Versions earlier batches of this group write, kept only when a batch has conditions. */
     const overlay: Overlay | null = group.some(isConditional) ? new Map() : null;
     let added = 0;
@@ -811,12 +826,14 @@ export class Database {
       }
       bytes += size;
       for (const op of b.ops) {
-        ops.push({ op, seq: ++seq });
+        ops.push(op);
+        seqs.push(++seq);
         if (op.kind === KIND_CREATE_STORE) continue;
         added++;
         if (overlay) setVersion(overlay, op, op.kind === KIND_DELETE ? ABSENT : seq);
       }
-      accepted.push({ b, seq });
+      accepted.push(b);
+      acceptedSeq.push(seq);
     }
     if (accepted.length === 0 && !forceCheckpoint) return;
     const checkpoint = (forceCheckpoint || this.walSize() + added >= this.walLimit || this.walBytes() >= WAL_MAX_BYTES) && this.checkpointFits(bytes);
@@ -824,11 +841,11 @@ export class Database {
     let built: BuiltFrame;
     try {
       // At the head; if the log's end comes first, again at the log's start (wrapping round).
-      built = this.buildFrame(this.head, ops, seq, checkpoint);
+      built = this.buildFrame(this.head, ops, seqs, seq, checkpoint);
       if (!this.fitsAt(this.head, built.frame.length)) {
         this.trie.clearCache();
         if (!this.wraps() || !this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
-        built = this.buildFrame(this.sb.logStart, ops, seq, checkpoint);
+        built = this.buildFrame(this.sb.logStart, ops, seqs, seq, checkpoint);
         if (!this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
       }
     } catch (e) {
@@ -836,7 +853,7 @@ export class Database {
       this.reader.pending = null;
       this.trie.clearCache();
       const err = toForestError(e, this.path);
-      for (const a of accepted) a.b.reject(err);
+      for (const b of accepted) b.reject(err);
       return;
     }
     const { frame, offset, newest, deltas, flush } = built;
@@ -855,7 +872,7 @@ export class Database {
       this.reader.pending = null;
       this.trie.clearCache();
       this.failed = new ForestError('IO', `${this.path}: a commit failed (${(e as Error).message}); reads still work, writes are refused until the database is reopened`, { cause: e });
-      for (const a of accepted) a.b.reject(this.failed);
+      for (const b of accepted) b.reject(this.failed);
       return;
     }
     this.reader.pending = null;
@@ -877,7 +894,7 @@ export class Database {
     }
     this.adoptFrame(frame, flush !== null, offset);
     recycleFrame(frame);
-    for (const a of accepted) a.b.resolve(a.seq);
+    for (let i = 0; i < accepted.length; i++) accepted[i]!.resolve(acceptedSeq[i]!);
   }
 
   /**
@@ -904,18 +921,17 @@ export class Database {
   }
 
   /** The frame of a commit, laid out at `offset`: records, and for a checkpoint the index. */
-  private buildFrame(offset: number, ops: readonly { op: WriteOp; seq: number }[], seq: number, checkpoint: boolean): BuiltFrame {
+  private buildFrame(offset: number, ops: readonly WriteOp[], seqs: readonly number[], seq: number, checkpoint: boolean): BuiltFrame {
     const builder = new FrameBuilder(offset, this.bs);
     const deltas = new SpaceDeltas();
     /** Versions this commit writes, so a key written twice in one commit supersedes itself. */
     const newest = new Map<StoreState, Map<string, WalEntry>>();
     let recordBytes = 0;
-    for (const { op, seq: s } of ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const s = seqs[i]!;
       const size = recordSize(op.key.bytes.length, op.value.length);
-      const { addr } = builder.addRecord({
-        kind: op.kind, valueType: op.valueType, flags: op.key.isString ? FLAG_STRING_KEY : 0,
-        storeId: op.store.id, seq: s, key: op.key.bytes, value: op.value,
-      });
+      const addr = builder.addRecord(op.kind, op.valueType, op.key.isString ? FLAG_STRING_KEY : 0, op.store.id, s, op.key.bytes, op.value);
       recordBytes += size;
       if (op.kind === KIND_CREATE_STORE) {
         deltas.add(addressOffset(addr), size, ADD_STALE);
@@ -1054,7 +1070,7 @@ export class Database {
           const need = FRAME_HEADER_SIZE + align8(rec.size) + this.bs;
           if (builder && builder.sizeWith(align8(rec.size)) > room) await seal();
           builder ??= open(need);
-          const { addr: moved } = builder.addRecord(rec);
+          const moved = builder.addRecord(rec.kind, rec.valueType, rec.flags, rec.storeId, rec.seq, rec.key, rec.value);
           recordBytes += rec.size;
           list.push({ key: rec.key.slice(), value: moved });
           deltas.add(addressOffset(moved), rec.size, ADD_LIVE);
@@ -1544,12 +1560,6 @@ interface BuiltFrame {
   newest: Map<StoreState, Map<string, WalEntry>>;
   deltas: SpaceDeltas;
   flush: FlushResult | null;
-}
-
-interface Accepted {
-  b: PendingBatch;
-  /** Sequence number of the batch's last write. */
-  seq: number;
 }
 
 /** Per store, key → the version a write leaves: its seq, PENDING (same batch) or ABSENT (deleted). */

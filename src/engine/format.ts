@@ -12,6 +12,22 @@
 import { ForestError } from '../errors.js';
 import { crc32c } from './checksum.js';
 
+const TWO32 = 4294967296;
+
+/**
+ * A u64 field as two u32 halves: every value the format stores is a safe integer, and
+ * BigInt conversions cost an allocation each (seven per commit header).
+ */
+export function setU64(v: DataView, at: number, n: number): void {
+  v.setUint32(at, n >>> 0, true);
+  v.setUint32(at + 4, Math.floor(n / TWO32), true);
+}
+
+/** A u64 field as a number; exact up to 2^53 (larger values only come from corrupt bytes). */
+export function getU64(v: DataView, at: number): number {
+  return v.getUint32(at + 4, true) * TWO32 + v.getUint32(at, true);
+}
+
 export const FORMAT_VERSION = 2;
 export const SUPERBLOCK_MAGIC = 'FORESTFS';
 export const FRAME_MAGIC = 0x4d524646; // 'FFRM' little-endian
@@ -42,12 +58,12 @@ export function encodeSuperblock(sb: Superblock, blockSize: number): Uint8Array 
   b.set(Buffer.from(SUPERBLOCK_MAGIC, 'latin1'), 0);
   v.setUint32(8, sb.version, true);
   v.setUint32(12, sb.blockSize, true);
-  v.setBigUint64(16, BigInt(sb.generation), true);
-  v.setBigUint64(24, BigInt(sb.capacity), true);
-  v.setBigUint64(32, BigInt(sb.logStart), true);
-  v.setBigUint64(40, BigInt(sb.segmentSize), true);
-  v.setBigUint64(48, BigInt(sb.checkpointOffset), true);
-  v.setBigUint64(56, BigInt(sb.checkpointCommit), true);
+  setU64(v, 16, sb.generation);
+  setU64(v, 24, sb.capacity);
+  setU64(v, 32, sb.logStart);
+  setU64(v, 40, sb.segmentSize);
+  setU64(v, 48, sb.checkpointOffset);
+  setU64(v, 56, sb.checkpointCommit);
   b.set(sb.uuid, 64);
   v.setUint32(80, sb.chunkSize, true);
   v.setUint32(blockSize - 4, crc32c(b, 0, blockSize - 4), true);
@@ -65,12 +81,12 @@ export function decodeSuperblock(b: Uint8Array): Superblock | 'blank' | null {
   return {
     version: v.getUint32(8, true),
     blockSize,
-    generation: Number(v.getBigUint64(16, true)),
-    capacity: Number(v.getBigUint64(24, true)),
-    logStart: Number(v.getBigUint64(32, true)),
-    segmentSize: Number(v.getBigUint64(40, true)),
-    checkpointOffset: Number(v.getBigUint64(48, true)),
-    checkpointCommit: Number(v.getBigUint64(56, true)),
+    generation: getU64(v, 16),
+    capacity: getU64(v, 24),
+    logStart: getU64(v, 32),
+    segmentSize: getU64(v, 40),
+    checkpointOffset: getU64(v, 48),
+    checkpointCommit: getU64(v, 56),
     uuid: b.slice(64, 80),
     chunkSize: v.getUint32(80, true),
   };
@@ -102,18 +118,18 @@ export function sealFrame(frame: Uint8Array, h: FrameHeader): void {
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint16(4, FORMAT_VERSION, true);
   v.setUint16(6, h.flags, true);
-  v.setBigUint64(8, BigInt(h.commit), true);
-  v.setBigUint64(16, BigInt(h.length), true);
-  v.setBigUint64(24, BigInt(h.prevOffset), true);
-  v.setBigUint64(32, BigInt(h.nextOffset), true);
-  v.setBigUint64(40, BigInt(h.lastSeq), true);
-  v.setBigUint64(48, BigInt(h.checkpointOffset), true);
+  setU64(v, 8, h.commit);
+  setU64(v, 16, h.length);
+  setU64(v, 24, h.prevOffset);
+  setU64(v, 32, h.nextOffset);
+  setU64(v, 40, h.lastSeq);
+  setU64(v, 48, h.checkpointOffset);
   v.setUint32(56, h.recordCount, true);
   v.setUint32(60, h.recordsEnd, true);
   v.setUint32(64, h.metaOffset, true);
   v.setUint32(68, h.metaLength, true);
   frame.set(h.uuid, 72);
-  v.setBigUint64(88, BigInt(h.timestamp), true);
+  setU64(v, 88, h.timestamp);
   frame.fill(0, 96, 120);
   v.setUint32(120, crc32c(frame, FRAME_HEADER_SIZE, h.length), true);
   v.setUint32(124, crc32c(frame, 0, 124), true);
@@ -130,18 +146,18 @@ export function decodeFrameHeader(first: Uint8Array, uuid: Uint8Array, blockSize
   if (!uuid.every((x, i) => first[72 + i] === x)) return null;
   const h: FrameHeader = {
     flags: v.getUint16(6, true),
-    commit: Number(v.getBigUint64(8, true)),
-    length: Number(v.getBigUint64(16, true)),
-    prevOffset: Number(v.getBigUint64(24, true)),
-    nextOffset: Number(v.getBigUint64(32, true)),
-    lastSeq: Number(v.getBigUint64(40, true)),
-    checkpointOffset: Number(v.getBigUint64(48, true)),
+    commit: getU64(v, 8),
+    length: getU64(v, 16),
+    prevOffset: getU64(v, 24),
+    nextOffset: getU64(v, 32),
+    lastSeq: getU64(v, 40),
+    checkpointOffset: getU64(v, 48),
     recordCount: v.getUint32(56, true),
     recordsEnd: v.getUint32(60, true),
     metaOffset: v.getUint32(64, true),
     metaLength: v.getUint32(68, true),
     uuid: first.slice(72, 88),
-    timestamp: Number(v.getBigUint64(88, true)),
+    timestamp: getU64(v, 88),
   };
   if (h.length < blockSize || h.length % blockSize !== 0 || h.recordsEnd > h.length || h.metaOffset + h.metaLength > h.length) return null;
   return h;

@@ -1,7 +1,7 @@
 import { allocAligned } from '../io/index.js';
 import { crc32cRecords } from './checksum.js';
 import { FRAME_HEADER_SIZE, sealFrame, type FrameHeader } from './format.js';
-import { encodeRecordBody, KIND_DELETE, packAddress, recordSize, type RecordFields } from './record.js';
+import { KIND_DELETE, packAddress, RECORD_HEADER, recordSize, writeRecordHeader } from './record.js';
 
 /**
  * Lays out one commit frame in memory: header space, records at 8-byte-aligned offsets,
@@ -18,16 +18,27 @@ import { encodeRecordBody, KIND_DELETE, packAddress, recordSize, type RecordFiel
  */
 export class FrameBuilder {
   private buf: Uint8Array | null = null;
+  /** The allocation `buf` is a view of (a recycled frame may be larger than needed). */
+  private whole: Uint8Array | null = null;
   length = FRAME_HEADER_SIZE;
   recordCount = 0;
   recordsEnd = FRAME_HEADER_SIZE;
   metaOffset = 0;
   metaLength = 0;
-  /** Records laid out but not written into `buf` yet, and where each goes. */
-  private deferred: RecordFields[] = [];
-  private deferredAt: number[] = [];
-  /** Records written whose trailing checksum is not: [offset, length before the CRC] pairs. */
-  private spans = new Uint32Array(64);
+  /**
+   * Records laid out but not written into `buf` yet: per record, DEFERRED_NUMS numbers (where
+   * it goes, kind, value type, flags, store id, seq) and its key and value. Flat arrays, not an
+   * object per record: this runs once per put.
+   */
+  private deferredNums: number[] = [];
+  private deferredBytes: Uint8Array[] = [];
+  /**
+   * Records written whose trailing checksum is not: [offset, length before the CRC] pairs.
+   * Borrowed from a spare (takeSpans) when the first record is placed and handed back once
+   * they are summed: a fresh Uint32Array per commit is an off-heap allocation, and with the
+   * header's BigInts it made sealing a one-record frame cost ~10 µs.
+   */
+  private spans: Uint32Array | null = null;
   private unsummed = 0;
 
   /** `initial` is a hint for the first allocation (bytes); the frame grows as needed. */
@@ -45,27 +56,29 @@ export class FrameBuilder {
     return roundUp(align8(this.length) + extra, this.blockSize);
   }
 
-  /** Appends a record; returns its packed address and its size. */
-  addRecord(r: RecordFields): { addr: number; size: number } {
+  /** Appends a record; returns its packed address (its size is recordSize(key, value)). */
+  addRecord(kind: number, valueType: number, flags: number, storeId: number, seq: number, key: Uint8Array, value: Uint8Array): number {
     const at = align8(this.length);
-    const size = recordSize(r.key.length, r.value.length);
+    const size = recordSize(key.length, value.length);
     if (this.buf !== null && at + size <= this.buf.length) {
-      this.place(r, at, size);
+      this.place(at, size, kind, valueType, flags, storeId, seq, key, value);
     } else {
-      this.deferred.push(r);
-      this.deferredAt.push(at);
+      this.deferredNums.push(at, kind, valueType, flags, storeId, seq);
+      this.deferredBytes.push(key, value);
     }
     this.length = at + size;
     this.recordsEnd = this.length;
     this.recordCount++;
-    return { addr: packAddress(this.offset + at, size, r.kind === KIND_DELETE), size };
+    return packAddress(this.offset + at, size, kind === KIND_DELETE);
   }
 
   /** Writes the checksums of the records placed since the last call. */
   finishRecords(): void {
     if (this.unsummed === 0) return;
-    crc32cRecords(this.buf!, this.spans, this.unsummed);
+    crc32cRecords(this.buf!, this.spans!, this.unsummed);
     this.unsummed = 0;
+    if (this.spans!.length <= SPANS_KEEP) spareSpans = this.spans;
+    this.spans = null;
   }
 
   /** Reserves `count` whole blocks; returns their device addresses. */
@@ -98,8 +111,13 @@ export class FrameBuilder {
     this.materialize(0);
     this.finishRecords();
     const frame = this.buf!.subarray(0, total);
-    sealed.add(frame);
-    sealFrame(frame, { ...h, length: total, recordCount: this.recordCount, recordsEnd: this.recordsEnd, metaOffset: this.metaOffset, metaLength: this.metaLength });
+    outstanding(frame, this.whole!);
+    // Every field spelled out: one object shape for every header.
+    sealFrame(frame, {
+      flags: h.flags, commit: h.commit, length: total, prevOffset: h.prevOffset, nextOffset: h.nextOffset, lastSeq: h.lastSeq,
+      checkpointOffset: h.checkpointOffset, recordCount: this.recordCount, recordsEnd: this.recordsEnd, metaOffset: this.metaOffset,
+      metaLength: this.metaLength, uuid: h.uuid, timestamp: h.timestamp,
+    });
     return frame;
   }
 
@@ -111,34 +129,51 @@ export class FrameBuilder {
     const need = roundUp(this.length, this.blockSize);
     if (this.buf === null || need > this.buf.length) {
       const cap = Math.max(need, roundUp(this.length + headroom, this.blockSize), roundUp(this.initial, this.blockSize));
-      const b = allocFrame(cap, Math.max(4096, this.blockSize));
+      const whole = allocFrame(cap, Math.max(4096, this.blockSize));
+      const b = whole.subarray(0, cap);
       if (this.buf !== null) {
         b.set(this.buf);
-        keep(this.buf);
+        keep(this.whole!);
       }
       this.buf = b;
+      this.whole = whole;
     }
-    const n = this.deferred.length;
+    const nums = this.deferredNums;
+    const refs = this.deferredBytes;
+    const n = refs.length / 2;
     if (n === 0) return;
     for (let i = 0; i < n; i++) {
-      const r = this.deferred[i]!;
-      this.place(r, this.deferredAt[i]!, recordSize(r.key.length, r.value.length));
+      const j = i * DEFERRED_NUMS;
+      const key = refs[2 * i]!;
+      const value = refs[2 * i + 1]!;
+      this.place(nums[j]!, recordSize(key.length, value.length), nums[j + 1]!, nums[j + 2]!, nums[j + 3]!, nums[j + 4]!, nums[j + 5]!, key, value);
     }
-    this.deferred.length = 0;
-    this.deferredAt.length = 0;
+    nums.length = 0;
+    refs.length = 0;
   }
 
   /** Writes a record (without its checksum, which is batched) into `buf` at `at`. */
-  private place(r: RecordFields, at: number, size: number): void {
-    encodeRecordBody(this.buf!, at, r);
+  private place(at: number, size: number, kind: number, valueType: number, flags: number, storeId: number, seq: number, key: Uint8Array, value: Uint8Array): void {
+    const buf = this.buf!;
+    writeRecordHeader(buf, at, kind, valueType, flags, storeId, seq, key.length, value.length);
+    const k = at + RECORD_HEADER;
+    const kl = key.length;
+    // Short keys: a loop beats set()'s call overhead.
+    if (kl <= 32) for (let i = 0; i < kl; i++) buf[k + i] = key[i]!;
+    else buf.set(key, k);
+    buf.set(value, k + kl);
     const n = this.unsummed;
-    if (2 * n + 2 > this.spans.length) {
-      const grown = new Uint32Array(this.spans.length * 2);
-      grown.set(this.spans);
-      this.spans = grown;
+    let spans = this.spans;
+    if (spans === null) {
+      spans = this.spans = spareSpans ?? new Uint32Array(64);
+      spareSpans = null;
+    } else if (2 * n + 2 > spans.length) {
+      const grown = new Uint32Array(spans.length * 2);
+      grown.set(spans);
+      spans = this.spans = grown;
     }
-    this.spans[2 * n] = at;
-    this.spans[2 * n + 1] = size - 4;
+    spans[2 * n] = at;
+    spans[2 * n + 1] = size - 4;
     this.unsummed = n + 1;
   }
 }
@@ -151,12 +186,30 @@ export class FrameBuilder {
  * and a small commit's fresh buffer costs ~3 µs. A few buffers are kept, none above 32 MiB.
  */
 const RECYCLE_MAX = 32 << 20;
+/** The span array of the last builder whose records were summed, for the next one. */
+let spareSpans: Uint32Array | null = null;
+/** A larger span array (a frame of many records) is not kept. */
+const SPANS_KEEP = 8192;
 const RECYCLE_KEEP = 4;
 const spares: Uint8Array[] = [];
-/** The whole aligned allocation behind each frame buffer (keyed by its ArrayBuffer). */
-const allocation = new WeakMap<ArrayBufferLike, Uint8Array>();
-/** Frames returned by seal() and not recycled yet. */
-const sealed = new WeakSet<Uint8Array>();
+/**
+ * Frames returned by seal() and not recycled yet, with the allocation behind each. Plain
+ * arrays of a few, not a WeakSet and WeakMap: those cost several µs per commit in insertions
+ * and in the collector's ephemeron work. A frame never handed back (a failed write) is
+ * forgotten once OUTSTANDING_MAX newer ones are out, and then simply collected.
+ */
+const outFrames: Uint8Array[] = [];
+const outWholes: Uint8Array[] = [];
+const OUTSTANDING_MAX = 16;
+
+function outstanding(frame: Uint8Array, whole: Uint8Array): void {
+  outFrames.push(frame);
+  outWholes.push(whole);
+  if (outFrames.length > OUTSTANDING_MAX) {
+    outFrames.shift();
+    outWholes.shift();
+  }
+}
 
 function allocFrame(size: number, align: number): Uint8Array {
   let best = -1;
@@ -167,16 +220,14 @@ function allocFrame(size: number, align: number): Uint8Array {
   if (best >= 0 && spares[best]!.length <= 4 * size + (1 << 20)) {
     const b = spares.splice(best, 1)[0]!;
     b.fill(0, 0, size);
-    return b.subarray(0, size);
+    return b;
   }
-  const b = allocAligned(size, align);
-  if (size <= RECYCLE_MAX) allocation.set(b.buffer, b);
-  return b;
+  return allocAligned(size, align);
 }
 
-function keep(b: Uint8Array): void {
-  const whole = allocation.get(b.buffer);
-  if (!whole || spares.includes(whole)) return;
+/** Makes an allocation no frame uses any more available to later frames. */
+function keep(whole: Uint8Array): void {
+  if (whole.length > RECYCLE_MAX || spares.includes(whole)) return;
   spares.push(whole);
   if (spares.length > RECYCLE_KEEP) spares.shift();
 }
@@ -188,8 +239,15 @@ function keep(b: Uint8Array): void {
  * built, so no view of it outlives the commit. Anything else, and a second call, is ignored.
  */
 export function recycleFrame(frame: Uint8Array): void {
-  if (sealed.delete(frame)) keep(frame);
+  const i = outFrames.indexOf(frame);
+  if (i < 0) return;
+  const whole = outWholes[i]!;
+  outFrames.splice(i, 1);
+  outWholes.splice(i, 1);
+  keep(whole);
 }
+
+const DEFERRED_NUMS = 6;
 
 export function align8(n: number): number {
   return Math.ceil(n / 8) * 8;

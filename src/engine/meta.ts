@@ -9,6 +9,7 @@
  *   u64 tail (start of the oldest byte the log still needs)
  */
 import { ForestError } from '../errors.js';
+import { getU64, setU64 } from './format.js';
 
 export interface StoreMeta {
   id: number;
@@ -38,22 +39,22 @@ export function encodeMeta(m: CheckpointMeta): Uint8Array {
   let o = 0;
   v.setUint32(o, 2, true); o += 4;
   v.setUint32(o, m.nextStoreId, true); o += 4;
-  v.setBigUint64(o, BigInt(m.lastSeq), true); o += 8;
+  setU64(v, o, m.lastSeq); o += 8;
   v.setUint32(o, m.stores.length, true); o += 4;
   m.stores.forEach((s, i) => {
     v.setUint32(o, s.id, true); o += 4;
     v.setUint32(o, names[i]!.length, true); o += 4;
     b.set(names[i]!, o); o += names[i]!.length;
-    v.setBigUint64(o, BigInt(s.root === null ? 0 : s.root + 1), true); o += 8;
-    v.setBigUint64(o, BigInt(s.keys), true); o += 8;
-    v.setBigUint64(o, BigInt(s.tombstones), true); o += 8;
+    setU64(v, o, s.root === null ? 0 : s.root + 1); o += 8;
+    setU64(v, o, s.keys); o += 8;
+    setU64(v, o, s.tombstones); o += 8;
   });
   v.setUint32(o, m.live.length, true); o += 4;
   for (let i = 0; i < m.live.length; i++) {
-    v.setBigUint64(o, BigInt(Math.max(0, Math.round(m.live[i]!))), true); o += 8;
-    v.setBigUint64(o, BigInt(Math.max(0, Math.round(m.stale[i]!))), true); o += 8;
+    setU64(v, o, Math.max(0, Math.round(m.live[i]!))); o += 8;
+    setU64(v, o, Math.max(0, Math.round(m.stale[i]!))); o += 8;
   }
-  v.setBigUint64(o, BigInt(m.tail), true);
+  setU64(v, o, m.tail);
   return b;
 }
 
@@ -64,26 +65,26 @@ export function decodeMeta(b: Uint8Array, where: string): CheckpointMeta {
     if (v.getUint32(o, true) !== 2) throw new Error('unknown meta version');
     o += 4;
     const nextStoreId = v.getUint32(o, true); o += 4;
-    const lastSeq = Number(v.getBigUint64(o, true)); o += 8;
+    const lastSeq = getU64(v, o); o += 8;
     const count = v.getUint32(o, true); o += 4;
     const stores: StoreMeta[] = [];
     for (let i = 0; i < count; i++) {
       const id = v.getUint32(o, true); o += 4;
       const len = v.getUint32(o, true); o += 4;
       const name = Buffer.from(b.subarray(o, o + len)).toString('utf8'); o += len;
-      const root = Number(v.getBigUint64(o, true)); o += 8;
-      const keys = Number(v.getBigUint64(o, true)); o += 8;
-      const tombstones = Number(v.getBigUint64(o, true)); o += 8;
+      const root = getU64(v, o); o += 8;
+      const keys = getU64(v, o); o += 8;
+      const tombstones = getU64(v, o); o += 8;
       stores.push({ id, name, root: root === 0 ? null : root - 1, keys, tombstones });
     }
     const segs = v.getUint32(o, true); o += 4;
     const live = new Float64Array(segs);
     const stale = new Float64Array(segs);
     for (let i = 0; i < segs; i++) {
-      live[i] = Number(v.getBigUint64(o, true)); o += 8;
-      stale[i] = Number(v.getBigUint64(o, true)); o += 8;
+      live[i] = getU64(v, o); o += 8;
+      stale[i] = getU64(v, o); o += 8;
     }
-    const tail = Number(v.getBigUint64(o, true));
+    const tail = getU64(v, o);
     return { nextStoreId, lastSeq, stores, live, stale, tail };
   } catch (e) {
     throw new ForestError('CORRUPT', `the checkpoint meta at ${where} cannot be read: ${(e as Error).message}`);

@@ -11,7 +11,7 @@
  */
 const CHUNK = 64 * 1024;
 /** Larger arrays get their own memory: a chunk must not be pinned by one big value. */
-const MAX_SHARED = 4096;
+export const MAX_SHARED = 4096;
 
 let chunk = new Uint8Array(CHUNK);
 let used = 0;
