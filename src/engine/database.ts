@@ -1306,7 +1306,7 @@ export class Database {
   /** A rough estimate of a flush's index nodes: checkpoint only if they seem to fit. */
   private checkpointFits(recordBytes: number): boolean {
     let bytes = recordBytes + 16 * this.bs + this.live.length * 16;
-    for (const s of this.storesById.values()) for (const e of s.wal.entries()) bytes += 2 * (e.key.length + 64);
+    for (const s of this.storesById.values()) bytes += 2 * (s.wal.keyBytes + 64 * s.wal.size);
     return bytes <= this.freeBytes();
   }
 

@@ -4,12 +4,12 @@
  * immutable for a snapshot, so its answers never change.
  */
 import { ForestError } from '../errors.js';
-import { compareKeys } from '../hbtrie/index.js';
+import type { Cursor, RangeOptions as TrieRange } from '../hbtrie/index.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
-import { keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
+import { decodeValueAt, keyAt, keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
 import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
-import { EMPTY_SPAN, type WalEntry, type WalView } from './wal-index.js';
+import { EMPTY_SPAN, type WalEntry, type WalSpan, type WalView } from './wal-index.js';
 
 export interface StoreView {
   readonly id: number;
@@ -70,9 +70,15 @@ export class StoreReader {
     if (e) return e.deleted ? undefined : this.valueOf(e);
     const addr = this.indexed(k);
     if (addr === undefined) return undefined;
-    // Decoded straight from the record: no Version object, no latin1 key string.
-    const rec = this.db.guard(() => this.db.readRecordSync(addr));
-    return confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
+    // Decoded straight from the record's bytes: no Version object, no latin1 key string, no
+    // views of the key or value.
+    let rec: DecodedRecord;
+    try {
+      rec = this.db.readRecordSync(addr);
+    } catch (err) {
+      throw this.db.toError(err);
+    }
+    return confirmed(rec, k, this.view.id) ? decodeValueAt(rec.valueType, rec.buf, rec.valueAt, rec.valueEnd) : undefined;
   }
 
   /** The value and the sequence number of the write that stored it, or undefined. */
@@ -113,17 +119,12 @@ export class StoreReader {
    * the state at the time of the call: writes that commit while iterating are not seen.
    */
   range(opts: RangeOptions = {}): IterableIterator<[Key, Value]> {
-    const db = this.db;
-    return this.merge<[Key, Value]>(
-      resolveBounds(opts), false,
-      (v) => [keyOf(v), this.valueOf(v)],
-      (rec) => [keyFromRecord(rec.key, rec.flags), db.decode(rec.valueType, rec.value)],
-    );
+    return this.merge<[Key, Value]>(resolveBounds(opts), false, MAKE_PAIR);
   }
 
   /** Keys only, in order; same options as range(). */
   keys(opts: RangeOptions = {}): IterableIterator<Key> {
-    return this.merge<Key>(resolveBounds(opts), false, keyOf, (rec) => keyFromRecord(rec.key, rec.flags));
+    return this.merge<Key>(resolveBounds(opts), false, MAKE_KEY);
   }
 
   /**
@@ -194,101 +195,258 @@ export class StoreReader {
 
   /**
    * @internal Versions within the bounds, in order, newest per key: the WAL run and the index
-   * cursor merged, the WAL winning a tie. Both are captured now; the generator reads lazily.
+   * cursor merged, the WAL winning a tie. Both are captured now; the iterator reads lazily.
    */
   versions(b: Bounds, withDeleted: boolean): Generator<Version> {
-    return this.merge(b, withDeleted, asVersion, fromRecord);
+    return this.merge<Version>(b, withDeleted, MAKE_VERSION);
   }
 
   /**
-   * The merge behind versions() and range(): `fromWal` and `fromIndex` make the items, so
-   * range() builds its [key, value] pairs straight from the records (no Version object and
-   * no latin1 key string per entry: a seek reading 10 entries spent a third of its time in
-   * garbage collection). Keys are compared as bytes. The bounds are exact for a prefix too
-   * (resolveBounds narrows them to [prefix, successor)), so no per-entry prefix test.
+   * The merge behind versions(), range() and keys(): `make` says what to build per entry, so
+   * range() builds its [key, value] pairs straight from the records' bytes (no Version object,
+   * no latin1 key string, no views per entry: a seek reading 10 entries spent a third of its
+   * time in garbage collection). Keys are compared as bytes. The bounds are exact for a prefix
+   * too (resolveBounds narrows them to [prefix, successor)), so no per-entry prefix test.
    */
-  private merge<T>(b: Bounds, withDeleted: boolean, fromWal: (e: Version) => T, fromIndex: (rec: DecodedRecord, addr: number) => T): Generator<T> {
+  private merge<T>(b: Bounds, withDeleted: boolean, make: Make): Generator<T> {
     this.assertOpen();
     const wal = this.view.wal.range(b.lo?.str ?? null, b.loInclusive, b.hi?.str ?? null, b.hiInclusive);
     const root = this.view.root;
     const db = this.db;
-    const cursor = root === null ? null : db.guard(() => db.trieIndex.range(root, {
-      ...(b.lo && (b.loInclusive ? { gte: b.lo.bytes } : { gt: b.lo.bytes })),
-      ...(b.hi && (b.hiInclusive ? { lte: b.hi.bytes } : { lt: b.hi.bytes })),
-      reverse: b.reverse,
-    }));
-    const { reverse, limit } = b;
+    let cursor: Cursor | null = null;
+    if (root !== null && b.limit > 0) {
+      const o: TrieRange = { reverse: b.reverse };
+      if (b.lo) {
+        if (b.loInclusive) o.gte = b.lo.bytes;
+        else o.gt = b.lo.bytes;
+      }
+      if (b.hi) {
+        if (b.hiInclusive) o.lte = b.hi.bytes;
+        else o.lt = b.hi.bytes;
+      }
+      try {
+        cursor = db.trieIndex.range(root, o);
+      } catch (e) {
+        wal.release?.();
+        throw db.toError(e);
+      }
+    }
     const unpin = this.pin?.() ?? null;
-    const release = unpin || wal.release
+    const walRelease = wal.release;
+    const release = unpin || walRelease
       ? (): void => {
         unpin?.();
-        wal.release?.();
+        walRelease?.();
       }
       : null;
-    const gen = (function* (): Generator<T> {
-      try {
-        let produced = 0;
-        let w = 0;
-        let addr = 0;
-        let rec: DecodedRecord | null = null;
-        const nextIndexed = (): void => {
-          rec = null;
-          if (!cursor) return;
-          try {
-            for (;;) {
-              const r = cursor.next();
-              if (r.done) return;
-              // A deletion is known from its address; no need to read it unless asked for.
-              if (!withDeleted && isTombstone(r.value)) continue;
-              addr = r.value;
-              rec = db.readRecordSync(addr);
-              return;
-            }
-          } catch (e) {
-            throw db.toError(e);
-          }
-        };
-        nextIndexed();
-        while (produced < limit) {
-          const we = w < wal.length ? wal.at(reverse ? wal.length - 1 - w : w) : null;
-          const t = rec as DecodedRecord | null;
-          if (we === null && t === null) return;
-          const c = we === null ? 1 : t === null ? -1 : compareKeys(we.key, t.key) * (reverse ? -1 : 1);
-          if (c <= 0) {
-            if (c === 0) nextIndexed(); // the WAL version is newer
-            w++;
-            if (we!.deleted && !withDeleted) continue;
-            produced++;
-            yield fromWal(we!);
-          } else {
-            const a = addr;
-            nextIndexed();
-            if (t!.kind === KIND_DELETE && !withDeleted) continue;
-            produced++;
-            yield fromIndex(t!, a);
-          }
-        }
-      } finally {
-        release?.();
-      }
-    })();
+    const it = new MergeIterator<T>(db, this, wal, cursor, b.reverse, b.limit, withDeleted, make, release);
     // An iterator dropped unfinished releases its pin (and WAL hold) when it is collected.
-    if (release) unpinOnCollect.register(gen, release);
-    return gen;
+    if (release) releaseOnCollect(it);
+    return it;
   }
 
   /** The index's candidate address for a key, unless the index says it is deleted. */
   private indexed(k: KeyBytes): number | undefined {
     const root = this.view.root;
     if (root === null) return undefined;
-    const addr = this.db.guard(() => this.db.trieIndex.find(root, k.bytes));
+    let addr: number | undefined;
+    try {
+      addr = this.db.trieIndex.find(root, k.bytes);
+    } catch (e) {
+      throw this.db.toError(e);
+    }
     return addr === undefined || isTombstone(addr) ? undefined : addr;
   }
 }
 
+/** What a merge builds per entry. */
+type Make = 0 | 1 | 2;
+const MAKE_PAIR = 0;
+const MAKE_KEY = 1;
+const MAKE_VERSION = 2;
+
+const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never, undefined>;
+
+/**
+ * The WAL run and the index cursor merged, newest per key (the WAL wins a tie), as an
+ * iterator object rather than a generator: no generator frame or closures per range, and the
+ * next indexed record is read only when the merge needs it (a seek with a limit of 10 reads
+ * 10 records, not 11). Behaves as the generator did: done after its last item, after return()
+ * or after an error; releases what it holds (pin, WAL hold) at any of these.
+ */
+class MergeIterator<T> implements Generator<T> {
+  private w = 0;
+  /** The WAL span's entry w, or null past its end; undefined until looked up. */
+  private we: WalEntry | null | undefined = undefined;
+  private produced = 0;
+  private done = false;
+  /** The index's current entry (its address and record), or null when it must be read next. */
+  private rec: DecodedRecord | null = null;
+  private addr = 0;
+  /** The index has no more entries. */
+  private indexEnded: boolean;
+
+  constructor(
+    private readonly db: Database,
+    private readonly reader: StoreReader,
+    private readonly wal: WalSpan,
+    private readonly cursor: Cursor | null,
+    private readonly reverse: boolean,
+    private readonly limit: number,
+    private readonly withDeleted: boolean,
+    private readonly make: Make,
+    /** @internal Set until the iterator ends (read by releaseOnCollect). */
+    public release: (() => void) | null,
+  ) {
+    this.indexEnded = cursor === null;
+  }
+
+  [Symbol.iterator](): Generator<T> {
+    return this;
+  }
+
+  next(): IteratorResult<T> {
+    if (this.done) return DONE;
+    try {
+      return this.step();
+    } catch (e) {
+      this.finish();
+      throw this.db.toError(e);
+    }
+  }
+
+  return(value?: unknown): IteratorResult<T> {
+    this.finish();
+    return { value: value as T, done: true };
+  }
+
+  throw(e: unknown): IteratorResult<T> {
+    this.finish();
+    throw e;
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.rec = null;
+    this.we = null;
+    const r = this.release;
+    if (r !== null) {
+      this.release = null;
+      r();
+    }
+  }
+
+  private step(): IteratorResult<T> {
+    const wal = this.wal;
+    const n = wal.length;
+    const reverse = this.reverse;
+    const withDeleted = this.withDeleted;
+    while (this.produced < this.limit) {
+      if (this.rec === null && !this.indexEnded) this.readIndexed();
+      // The WAL's current entry, looked up once (a span's at() is a map lookup).
+      let we = this.we;
+      if (we === undefined) we = this.we = this.w < n ? wal.at(reverse ? n - 1 - this.w : this.w) : null;
+      const t = this.rec;
+      if (we === null && t === null) break;
+      const c = we === null ? 1 : t === null ? -1 : compareAt(we.key, t.buf, t.keyAt, t.valueAt) * (reverse ? -1 : 1);
+      if (c <= 0) {
+        if (c === 0) this.rec = null; // the WAL version is newer
+        this.w++;
+        this.we = undefined;
+        if (we!.deleted && !withDeleted) continue;
+        this.produced++;
+        return { value: this.fromWal(we!), done: false };
+      }
+      this.rec = null;
+      if (t!.kind === KIND_DELETE && !withDeleted) continue;
+      this.produced++;
+      return { value: this.fromIndex(t!, this.addr), done: false };
+    }
+    this.finish();
+    return DONE;
+  }
+
+  /** Reads the cursor's next entry and its record into `rec` (or marks the index ended). */
+  private readIndexed(): void {
+    const cursor = this.cursor!;
+    for (;;) {
+      const r = cursor.next();
+      if (r.done) {
+        this.indexEnded = true;
+        return;
+      }
+      // A deletion is known from its address; no need to read it unless asked for.
+      if (!this.withDeleted && isTombstone(r.value)) continue;
+      this.addr = r.value;
+      this.rec = this.db.readRecordSync(r.value);
+      return;
+    }
+  }
+
+  private fromWal(v: Version): T {
+    switch (this.make) {
+      case MAKE_PAIR: return [keyOf(v), this.reader.valueOf(v)] as T;
+      case MAKE_KEY: return keyOf(v) as T;
+      default: return v as T;
+    }
+  }
+
+  private fromIndex(rec: DecodedRecord, addr: number): T {
+    switch (this.make) {
+      case MAKE_PAIR: return [
+        keyAt(rec.buf, rec.keyAt, rec.valueAt, rec.flags),
+        decodeValueAt(rec.valueType, rec.buf, rec.valueAt, rec.valueEnd),
+      ] as T;
+      case MAKE_KEY: return keyAt(rec.buf, rec.keyAt, rec.valueAt, rec.flags) as T;
+      default: return fromRecord(rec, addr) as T;
+    }
+  }
+}
+
+/** Compares key bytes `a` with buf[start, end) in byte order. */
+function compareAt(a: Uint8Array, buf: Uint8Array, start: number, end: number): number {
+  const bl = end - start;
+  const n = a.length < bl ? a.length : bl;
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!;
+    const y = buf[start + i]!;
+    if (x !== y) return x - y;
+  }
+  return a.length - bl;
+}
+
 const unpinOnCollect = new FinalizationRegistry<() => void>((release) => release());
 
-const asVersion = (v: Version): Version => v;
+/*
+ * Registering with a FinalizationRegistry cost ~0.4 µs per range() and kept every iterator
+ * (and what it references) reachable from a weak cell: a seek + read 10 spent a quarter of its
+ * time in garbage collection. An iterator only needs the registration if it is still open
+ * when the code that made it ends its synchronous run (an iterator used up in one run, as
+ * for...of does, has released everything by then). So iterators are registered in a
+ * microtask, queued with the first of them: those still open then are registered, the others
+ * never are (an abandoned one is held by the list until then, so it cannot be collected
+ * before it is registered). Their pins themselves are taken at once (range() above), so nothing they
+ * may read can be reclaimed meanwhile.
+ */
+let unregistered: MergeIterator<unknown>[] = [];
+let unregisteredCap = 1024;
+
+function releaseOnCollect(it: MergeIterator<unknown>): void {
+  if (unregistered.length === 0) queueMicrotask(registerOpen);
+  else if (unregistered.length >= unregisteredCap) {
+    // A long synchronous run making many iterators: keep only those still open.
+    unregistered = unregistered.filter((x) => x.release !== null);
+    unregisteredCap = Math.max(1024, 2 * unregistered.length);
+  }
+  unregistered.push(it);
+}
+
+function registerOpen(): void {
+  const list = unregistered;
+  unregistered = [];
+  unregisteredCap = 1024;
+  for (const it of list) if (it.release !== null) unpinOnCollect.register(it, it.release);
+}
 
 /** A version built from an indexed record. */
 export function fromRecord(rec: DecodedRecord, addr: number): Version {
@@ -306,10 +464,11 @@ export function keyOf(v: Version): Key {
 /** The index returns a candidate; the record's own key and store confirm it. */
 function confirmed(rec: DecodedRecord, k: KeyBytes, storeId: number): boolean {
   if (rec.storeId !== storeId || rec.kind === KIND_DELETE) return false;
-  const a = rec.key;
+  const buf = rec.buf;
+  const at = rec.keyAt;
   const b = k.bytes;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  if (rec.valueAt - at !== b.length) return false;
+  for (let i = 0; i < b.length; i++) if (buf[at + i] !== b[i]) return false;
   return true;
 }
 

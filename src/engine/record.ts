@@ -34,9 +34,46 @@ export interface RecordFields {
   value: Uint8Array;
 }
 
-export interface DecodedRecord extends RecordFields {
-  /** Bytes the record occupies (header, key, value, CRC). */
-  size: number;
+/**
+ * A decoded record: its header fields, and its key and value as views of the memory it was
+ * decoded from, made only when asked for (`key`, `value`). The read paths use `buf` and the
+ * offsets instead (keyAt..valueAt is the key, valueAt..valueEnd the value): a scan or a get
+ * then makes no view at all, and compares or copies the bytes where they lie.
+ */
+export class DecodedRecord implements RecordFields {
+  private k: Uint8Array | null = null;
+  private v: Uint8Array | null = null;
+
+  constructor(
+    public kind: number,
+    public valueType: number,
+    public flags: number,
+    public storeId: number,
+    public seq: number,
+    /** Bytes the record occupies (header, key, value, CRC). */
+    public size: number,
+    /** The memory the record lies in (a cached block, a frame, a copy). */
+    readonly buf: Uint8Array,
+    readonly keyAt: number,
+    readonly valueAt: number,
+    readonly valueEnd: number,
+  ) {}
+
+  get key(): Uint8Array {
+    return (this.k ??= this.buf.subarray(this.keyAt, this.valueAt));
+  }
+
+  set key(k: Uint8Array) {
+    this.k = k;
+  }
+
+  get value(): Uint8Array {
+    return (this.v ??= this.buf.subarray(this.valueAt, this.valueEnd));
+  }
+
+  set value(v: Uint8Array) {
+    this.v = v;
+  }
 }
 
 export function recordSize(keyLength: number, valueLength: number): number {
@@ -96,21 +133,40 @@ export function peekRecordSize(buf: Uint8Array, at: number): number {
 }
 
 /**
- * Memory whose records need no checksum test when decoded: copies of what this process
- * wrote itself (the block cache's copies of a committed frame), as opposed to bytes read
- * from the device. Keyed by ArrayBuffer; such memory is never written again.
+ * Memory whose records need no checksum test when decoded, keyed by ArrayBuffer:
+ * - `true`: copies of what this process wrote itself (the block cache's copies of a committed
+ *   frame), as opposed to bytes read from the device;
+ * - a bitmap (one bit per 8-byte-aligned offset: records start at such offsets): a block the
+ *   cache holds as read from the device, and which of its records have been verified.
+ * Such memory is never written again (the cache owns private copies and nothing writes into
+ * what it hands out), so a record verified once in it stays verified: testing its checksum
+ * again would compute the same answer over the same bytes. Corruption is still detected:
+ * every record is verified the first time it is decoded from bytes read from the device,
+ * and bytes outside the cache (a read across blocks, a frame being recovered) are verified
+ * on every decode.
  */
-const verifiedMemory = new WeakSet<ArrayBufferLike>();
+const verifiedMemory = new WeakMap<ArrayBufferLike, true | Uint8Array>();
 
 /** Marks `bytes` (all of its ArrayBuffer) as written by this process and never changed since. */
 export function markVerified(bytes: Uint8Array): void {
-  verifiedMemory.add(bytes.buffer);
+  verifiedMemory.set(bytes.buffer, true);
+}
+
+/**
+ * Marks `bytes` (all of its ArrayBuffer, which nothing writes into any more) as memory whose
+ * records, once verified, need not be verified again (the block cache's blocks read from the
+ * device).
+ */
+export function markImmutable(bytes: Uint8Array): void {
+  const ab = bytes.buffer;
+  if (!verifiedMemory.has(ab)) verifiedMemory.set(ab, new Uint8Array((ab.byteLength + 63) >>> 6));
 }
 
 /**
  * Decodes and verifies the record at buf[at..]; throws CORRUPT naming `where` (followed by
  * "offset <whereOffset>" when given: the message is built only on failure) if it is bad.
- * The checksum is tested unless the memory is marked verified (markVerified).
+ * The checksum is tested unless the memory is marked verified (markVerified), or the record
+ * was verified before in memory marked immutable (markImmutable).
  */
 export function decodeRecord(buf: Uint8Array, at: number, where: string, whereOffset?: number): DecodedRecord {
   const kind = buf.length - at >= RECORD_HEADER ? buf[at]! : 0;
@@ -120,18 +176,23 @@ export function decodeRecord(buf: Uint8Array, at: number, where: string, whereOf
   const size = RECORD_OVERHEAD + keyLength + valueLength;
   if (at + size > buf.length) throw corruptRecord(where, whereOffset, 'its header is damaged');
   const end = at + size - 4;
-  if (!verifiedMemory.has(buf.buffer) && rd32(buf, end) !== crc32c(buf, at, end)) throw corruptRecord(where, whereOffset, 'its checksum does not match');
+  const known = verifiedMemory.get(buf.buffer);
+  if (known !== true) {
+    // Offsets in the ArrayBuffer, in 8-byte units (a record at an unaligned offset is never
+    // remembered: it is verified each time).
+    const unit = (buf.byteOffset + at) / 8;
+    const bit = known !== undefined && Number.isInteger(unit) ? unit : -1;
+    if (bit < 0 || (known![bit >>> 3]! & (1 << (bit & 7))) === 0) {
+      if (rd32(buf, end) !== crc32c(buf, at, end)) throw corruptRecord(where, whereOffset, 'its checksum does not match');
+      if (bit >= 0) known![bit >>> 3]! |= 1 << (bit & 7);
+    }
+  }
   const k = at + RECORD_HEADER;
-  return {
-    kind,
-    valueType: buf[at + 1]!,
-    flags: buf[at + 2]! | (buf[at + 3]! << 8),
-    storeId: rd32(buf, at + 4),
-    seq: rd32(buf, at + 8) + rd32(buf, at + 12) * 4294967296,
-    key: buf.subarray(k, k + keyLength),
-    value: buf.subarray(k + keyLength, end),
-    size,
-  };
+  return new DecodedRecord(
+    kind, buf[at + 1]!, buf[at + 2]! | (buf[at + 3]! << 8), rd32(buf, at + 4),
+    rd32(buf, at + 8) + rd32(buf, at + 12) * 4294967296, size,
+    buf, k, k + keyLength, end,
+  );
 }
 
 /** Little-endian u32 at b[o..o+4) (unsigned). */

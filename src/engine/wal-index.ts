@@ -122,6 +122,8 @@ export class WalIndex extends SortedWal {
   private holders = 0;
   /** Memory the entries hold: key bytes and the small values kept in the index. */
   bytes = 0;
+  /** The entries' key bytes alone. */
+  keyBytes = 0;
 
   /** Adds or replaces; returns the entry it replaced. */
   set(e: WalEntry): WalEntry | undefined {
@@ -133,6 +135,7 @@ export class WalIndex extends SortedWal {
     const old = this.map.get(e.str);
     this.map.set(e.str, e);
     this.bytes += heldBytes(e) - (old ? heldBytes(old) : 0);
+    this.keyBytes += old ? 0 : e.key.length;
     if (!old && this.sorted) {
       const s = this.sorted;
       const n = s.length;
@@ -153,6 +156,7 @@ export class WalIndex extends SortedWal {
     this.sorted = [];
     this.holders = 0;
     this.bytes = 0;
+    this.keyBytes = 0;
   }
 
   freeze(): FrozenWal {
