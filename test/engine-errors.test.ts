@@ -96,20 +96,24 @@ test('device full: a clear error, nothing committed lost, reads and deletes stil
 });
 
 memoryOnly(test)('an I/O error during a commit rejects it, refuses later writes, and reopening recovers', async (t) => {
-  const dev = new FaultyDevice(8 << 20);
-  const db = await open(dev);
-  const s = db.store();
-  await s.put('a', 1);
-  dev.failOn({ op: 'flush' });
-  await t.throwsAsync(s.put('b', 2), code('IO'));
-  await t.throwsAsync(s.put('c', 3), code('IO'));
-  t.is(s.get('a'), 1, 'reads still work');
-  t.is(s.get('b'), undefined, 'the failed write is not visible');
-  await db.close();
-  const again = await open(new FaultyDevice(dev.crash({ keep: 'none' })));
-  t.is(again.store().get('a'), 1);
-  t.is(again.store().get('b'), undefined);
-  await again.close();
+  // A small commit is one FUA write (its write fails); a commit over 64 KiB is writes and a
+  // flush (its flush fails).
+  for (const [op, value] of [['write', 2], ['flush', 'x'.repeat(100_000)]] as const) {
+    const dev = new FaultyDevice(8 << 20);
+    const db = await open(dev, { prepareLog: false });
+    const s = db.store();
+    await s.put('a', 1);
+    dev.failOn({ op });
+    await t.throwsAsync(s.put('b', value), code('IO'), `a failed ${op}`);
+    await t.throwsAsync(s.put('c', 3), code('IO'));
+    t.is(s.get('a'), 1, 'reads still work');
+    t.is(s.get('b'), undefined, 'the failed write is not visible');
+    await db.close();
+    const again = await open(new FaultyDevice(dev.crash({ keep: 'none' })));
+    t.is(again.store().get('a'), 1);
+    t.is(again.store().get('b'), undefined);
+    await again.close();
+  }
 });
 
 /** Finds the first occurrence of `needle` in the image at or after `from`. */

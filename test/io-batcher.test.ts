@@ -37,6 +37,23 @@ test('multi-block pieces and a piece larger than the maximum transfer', async (t
   t.is(dev.image[61 * BS], 1);
 });
 
+test('FUA blocks are written by FUA commands, coalesced only with each other', async (t) => {
+  const dev = new RecordingDevice(4 << 20, { maxTransfer: 16 * BS });
+  const pool = new BufferPool(dev);
+  const block = (b: number, fua?: boolean): { offset: number; data: Uint8Array; fua?: boolean } =>
+    ({ offset: b * BS, data: new Uint8Array(BS).fill(b), ...(fua ? { fua } : {}) });
+  // 10-11 FUA, then 12-13 adjacent without; 0 FUA; 20 FUA (larger than one transfer is split).
+  const big = { offset: 20 * BS, data: new Uint8Array(20 * BS).fill(20), fua: true };
+  await writeBlocks(dev, pool, [block(12), block(10, true), block(13), block(11, true), block(0, true), big]);
+  const writes = dev.batches[0]!.filter((c) => c.op === 'write');
+  t.deepEqual(
+    writes.map((c) => [c.offset / BS, c.op === 'write' ? c.buffer.length / BS : 0, c.op === 'write' && c.fua === true]),
+    [[0, 1, true], [10, 2, true], [12, 2, false], [20, 16, true], [36, 4, true]],
+  );
+  t.false(dev.batches[0]!.some((c) => c.op === 'flush'));
+  for (const b of [0, 10, 11, 12, 13, 20, 39]) t.is(dev.image[b * BS], b < 20 ? b : 20);
+});
+
 test('overlapping or unaligned dirty blocks are refused', async (t) => {
   const dev = new MemoryDevice(1 << 20);
   const pool = new BufferPool(dev);

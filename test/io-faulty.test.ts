@@ -122,6 +122,32 @@ test('FUA writes are durable without a flush', async (t) => {
   t.is(dev.crash({ keep: 'none' })[BS], 7);
 });
 
+test('a FUA write supersedes what earlier unflushed writes left in its range, and only there', async (t) => {
+  for (const keep of ['all', 'random', 'none'] as const) {
+    for (let seed = 0; seed < 20; seed++) {
+      const dev = new FaultyDevice(BLOCKS * BS, { seed });
+      const three = dev.allocBuffer(3 * BS);
+      three.bytes.fill(1);
+      await dev.submit([{ op: 'write', offset: BS, buffer: three }]); // blocks 1-3, unflushed
+      await dev.submit([{ op: 'write', offset: 2 * BS, buffer: block(dev, 9), fua: true }]); // block 2, durable
+      const img = dev.crash({ keep, tear: 'random', seed });
+      t.true(img.subarray(2 * BS, 3 * BS).every((x) => x === 9), `${keep}/${seed}: the FUA block holds its data`);
+      for (const b of [1, 3]) {
+        const got = img.subarray(b * BS, (b + 1) * BS);
+        t.true(got.every((x) => x === 0 || x === 1), `${keep}/${seed}: block ${b} is old or new per sector`);
+        if (keep === 'none') t.true(got.every((x) => x === 0));
+      }
+    }
+  }
+  const dev = new FaultyDevice(BLOCKS * BS);
+  const three = dev.allocBuffer(3 * BS);
+  three.bytes.fill(1);
+  await dev.submit([{ op: 'write', offset: BS, buffer: three }]);
+  await dev.submit([{ op: 'write', offset: 2 * BS, buffer: block(dev, 9), fua: true }]);
+  const all = dev.crash({ keep: 'all' });
+  t.deepEqual([all[BS], all[2 * BS], all[3 * BS]], [1, 9, 1], 'kept unflushed data around the FUA block');
+});
+
 test('a chosen operation fails with EIO, names itself, and changes nothing', async (t) => {
   const dev = new FaultyDevice(BLOCKS * BS);
   await run(dev, [{ write: 0, value: 1 }]);

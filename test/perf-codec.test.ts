@@ -11,7 +11,7 @@ import { decodeValue, keyBytes, keyFromRecord, VT_STRING } from '../src/engine/c
 import { decodeFrameHeader, FRAME_HEADER_SIZE, verifyFrameBody } from '../src/engine/format.js';
 import { FrameBuilder, recycleFrame } from '../src/engine/frame-builder.js';
 import { LogReader } from '../src/engine/log-reader.js';
-import { decodeRecord, encodeRecord, peekRecordSize, recordSize, type RecordFields } from '../src/engine/record.js';
+import { addressOffset, decodeRecord, encodeRecord, peekRecordSize, recordSize, type RecordFields } from '../src/engine/record.js';
 import { addressOf, BufferPool, MemoryDevice, Prng, writeBlocks } from '../src/io/index.js';
 
 const add = (b: FrameBuilder, f: RecordFields): number => b.addRecord(f.kind, f.valueType, f.flags, f.storeId, f.seq, f.key, f.value);
@@ -213,17 +213,31 @@ test('LogReader.recordSync/record decode by packed address; bytes read from the 
   }
   const frame = b.seal({ flags: 0, commit: 1, prevOffset: 0, nextOffset: 0, lastSeq: 1, checkpointOffset: 0, uuid: new Uint8Array(16), timestamp: 0 });
   await writeBlocks(dev, new BufferPool(dev), [{ offset: 2 * bs, data: frame }]);
-  for (const round of ['device', 'cached-written', 'cached-read']) {
+  let straddling = 0;
+  for (let i = 0; i < recs.length; i++) {
+    const at = addressOffset(addrs[i]!) % bs;
+    if (at + recordSize(recs[i]!.key.length, recs[i]!.value.length) > bs) straddling++;
+  }
+  t.true(straddling >= 2, `${straddling} records lie across two blocks`);
+  for (const round of ['device', 'cached-written', 'cached-frame', 'cached-read']) {
     if (round === 'cached-written') for (let i = 0; i < frame.length; i += bs) cache.set(2 + i / bs, frame.slice(i, i + bs), true);
+    // The blocks as adjacent views of one copy: records across two blocks decode in place.
+    // The device's copy is zeroed meanwhile: any read that went to the device would fail.
+    if (round === 'cached-frame') {
+      cache.setWritten(2, frame);
+      dev.image.fill(0, 2 * bs, 2 * bs + frame.length);
+    }
     for (let i = 0; i < recs.length; i++) {
       const a = reader.recordSync(addrs[i]!, 'img');
-      const c = await reader.record(addrs[i]!, 'img');
+      // (The async read of a record across blocks goes to the device, zeroed in that round.)
+      const c = round === 'cached-frame' ? a : await reader.record(addrs[i]!, 'img');
       for (const d of [a, c]) {
         t.is(d.seq, recs[i]!.seq);
         t.deepEqual(Buffer.from(d.value), Buffer.from(recs[i]!.value));
       }
     }
-    if (round === 'cached-written') cache.clear();
+    if (round === 'cached-written' || round === 'cached-frame') cache.clear();
+    if (round === 'cached-frame') dev.image.set(frame, 2 * bs);
   }
   // A damaged record read from the device is refused, naming where it is.
   const victim = 2 * bs + FRAME_HEADER_SIZE + 30;

@@ -134,6 +134,15 @@ const CACHE_FRAME_MAX = 1 << 20;
  * twice the bytes.
  */
 const PREPARE_SMALL = 64 << 10;
+/**
+ * Durable commits up to this size write their frame (and a superblock travelling with them)
+ * with FUA and no flush. In sync mode every earlier commit is durable already, so the frame is
+ * all a commit needs on stable media; the zeros written ahead (prepareAhead) need not be.
+ * Measured over written blocks of an ext4 image (`bench/engine-commit.ts`, io_uring, same
+ * minutes): a 4 KiB FUA write 118-177 µs p50 against 195-206 µs for a write then a flush.
+ * Larger commits keep one flush after all their writes.
+ */
+const FUA_MAX = 64 << 10;
 /** The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. */
 const WAL_GROWTH = 16;
 const WAL_SPARSE = 48;
@@ -857,15 +866,17 @@ export class Database {
       return;
     }
     const { frame, offset, newest, deltas, flush } = built;
-    const writes: DirtyBlock[] = [{ offset, data: frame }];
+    // A small durable commit is written with FUA instead of a write and a flush (see FUA_MAX).
+    const fua = this.durability === 'sync' && frame.length <= FUA_MAX;
+    const writes: DirtyBlock[] = [{ offset, data: frame, fua }];
     // A superblock names only a checkpoint that is already durable: it travels with the
     // commit after its checkpoint (or is written at close), never with the checkpoint itself.
     const sbWritten = this.unwrittenSuperblock;
-    if (sbWritten) writes.push(this.superblockWrite(sbWritten));
+    if (sbWritten) writes.push({ ...this.superblockWrite(sbWritten), fua });
     const prepared = this.prepareAhead(offset, frame.length);
     if (prepared) writes.push(prepared);
     try {
-      await writeBlocks(this.device, this.pool, writes, { flush: this.durability === 'sync' });
+      await writeBlocks(this.device, this.pool, writes, { flush: this.durability === 'sync' && !fua });
     } catch (e) {
       // The frame may or may not be on the device: refuse further writes until reopened,
       // so that recovery decides, and an unacknowledged write never becomes visible here.

@@ -41,12 +41,21 @@ export class LogReader {
   recordSync(packed: number, path: string): DecodedRecord {
     const offset = addressOffset(packed);
     const size = addressSize(packed);
-    if (size > 0) {
+    if (size > 0 && this.pending === null) {
       const first = Math.floor(offset / this.bs);
       const at = offset - first * this.bs;
-      if (at + size <= this.bs && this.pending === null) {
+      if (at + size <= 2 * this.bs) {
         const b = this.cache.get(first);
-        if (b !== undefined) return decodeRecord(b, at, path, offset);
+        if (b !== undefined) {
+          if (at + size <= this.bs) return decodeRecord(b, at, path, offset);
+          // A record across two blocks cached as adjacent views of one buffer (a written
+          // frame's copy) is decoded where it lies, not copied out and checked again (about
+          // 3% of records, 7% of a scan's time).
+          const n = this.cache.peek(first + 1);
+          if (n !== undefined && n.buffer === b.buffer && n.byteOffset === b.byteOffset + this.bs) {
+            return decodeRecord(new Uint8Array(b.buffer, b.byteOffset, this.bs + n.length), at, path, offset);
+          }
+        }
       }
     }
     const length = this.recordLength(offset, size, path, size > 0 ? null : this.readSync(offset, RECORD_HEADER));

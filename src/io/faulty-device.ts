@@ -166,8 +166,32 @@ export class FaultyDevice extends JsDevice {
   protected doWrite(offset: number, bytes: Uint8Array, fua: boolean): void {
     this.begin('write', offset, bytes.length);
     this.visible.set(bytes, offset);
-    if (fua) this.durable.set(bytes, offset);
-    else this.unflushed.push({ op: this.opCounter - 1, offset, data: bytes.slice() });
+    if (fua) {
+      this.durable.set(bytes, offset);
+      this.supersede(offset, offset + bytes.length);
+    } else {
+      this.unflushed.push({ op: this.opCounter - 1, offset, data: bytes.slice() });
+    }
+  }
+
+  /**
+   * A FUA write is on stable media when it completes, with the newest data for its range: an
+   * earlier write to that range still in the volatile cache can no longer reach the media
+   * there (a cache holds the latest data per block). So the parts of earlier unflushed writes
+   * inside [start, end) are dropped; a crash must not replay them over the FUA data.
+   */
+  private supersede(start: number, end: number): void {
+    const kept: UnflushedWrite[] = [];
+    for (const w of this.unflushed) {
+      const wEnd = w.offset + w.data.length;
+      if (wEnd <= start || w.offset >= end) {
+        kept.push(w);
+        continue;
+      }
+      if (w.offset < start) kept.push({ op: w.op, offset: w.offset, data: w.data.subarray(0, start - w.offset) });
+      if (wEnd > end) kept.push({ op: w.op, offset: end, data: w.data.subarray(end - w.offset) });
+    }
+    this.unflushed = kept;
   }
 
   protected doFlush(): void {

@@ -6,6 +6,8 @@ import { DeviceBuffer, type BlockDevice, type IoCommand } from './types.js';
 export interface DirtyBlock {
   offset: number;
   data: Uint8Array;
+  /** Written with FUA (durable when its command completes); coalesced only with other FUA blocks. */
+  fua?: boolean;
 }
 
 export interface WriteBatchOptions {
@@ -38,7 +40,7 @@ export async function writeBlocks(
     if (run.length > 0 && b.offset < runEnd) {
       throw new ForestError('INVALID_ARGUMENT', `${device.path}: dirty blocks overlap at offset ${b.offset}`);
     }
-    if (run.length > 0 && b.offset === runEnd && runEnd + b.data.length - runStart <= maxTransfer) {
+    if (run.length > 0 && b.offset === runEnd && runEnd + b.data.length - runStart <= maxTransfer && (b.fua === true) === (run[0]!.fua === true)) {
       run.push(b);
       runEnd += b.data.length;
       continue;
@@ -69,7 +71,7 @@ export async function writeBlocks(
         buf.bytes.set(b.data, at);
         at += b.data.length;
       }
-      commands.push({ op: 'write', offset: r[0]!.offset, buffer: buf.subarray(0, length) });
+      commands.push(writeCommand(r[0]!.offset, buf.subarray(0, length), r[0]!.fua));
     }
     if (opts.flush) commands.push({ op: 'flush', barrier: true });
     await device.submit(commands);
@@ -90,7 +92,7 @@ function direct(device: BlockDevice, b: DirtyBlock, maxTransfer: number, command
   if (addr === null || addr % BigInt(device.geometry.blockSize) !== 0n) return false;
   const whole = new DeviceBuffer(data, addr);
   for (let at = 0; at < data.length; at += maxTransfer) {
-    commands.push({ op: 'write', offset: b.offset + at, buffer: whole.subarray(at, Math.min(at + maxTransfer, data.length)) });
+    commands.push(writeCommand(b.offset + at, whole.subarray(at, Math.min(at + maxTransfer, data.length)), b.fua));
   }
   return true;
 }
@@ -101,6 +103,10 @@ function splitLarge(b: DirtyBlock, maxTransfer: number, pool: BufferPool, buffer
     const buf = pool.acquire(piece.length);
     buffers.push(buf);
     buf.bytes.set(piece);
-    commands.push({ op: 'write', offset: b.offset + at, buffer: buf.subarray(0, piece.length) });
+    commands.push(writeCommand(b.offset + at, buf.subarray(0, piece.length), b.fua));
   }
+}
+
+function writeCommand(offset: number, buffer: DeviceBuffer, fua: boolean | undefined): IoCommand {
+  return fua ? { op: 'write', offset, buffer, fua: true } : { op: 'write', offset, buffer };
 }
