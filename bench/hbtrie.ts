@@ -6,6 +6,8 @@
  *   npx tsx bench/hbtrie.ts --keys 100000   # smaller run
  *   options: --chunk 8 --block 4096 --batch 50000 --sets rand8,rand32,rand128,rand256,paths
  *            --updates 1000,4096,10000,100000,1000000 (update batch sizes) --cache-mb 256
+ *            --checksum native|js (the node CRC32C: the engine's native one, as the engine passes it,
+ *            default when the native library loads; or the trie's JavaScript default)
  *
  * Sizes are live bytes: the serialized sizes of the nodes reachable from the final root (for the
  * plain B+-tree: of all its nodes, serialized the same way: a 16-byte header, then per entry a
@@ -21,7 +23,8 @@
  * is reclaimed, instead of a JS heap that grows by every block ever written.
  */
 
-import { check, HBTrie, type BatchOp, type BlockWrite, type NodeStore, type StaleNode } from '../src/hbtrie/index.js';
+import { check, type Checksum, HBTrie, type BatchOp, type BlockWrite, type NodeStore, type StaleNode } from '../src/hbtrie/index.js';
+import { crc32c as engineCrc32c, crcImplementation } from '../src/engine/checksum.js';
 
 // ------------------------------------------------------------------------------------------------
 // Options
@@ -37,6 +40,11 @@ const BATCH = Number(opt('batch', '50000'));
 const SETS = opt('sets', 'rand8,rand32,rand128,rand256,paths').split(',');
 const UPDATE_BATCHES = opt('updates', '1000,4096,10000,100000,1000000').split(',').map(Number);
 const CACHE_BYTES = Number(opt('cache-mb', '256')) * 1048576;
+const CHECKSUM = opt('checksum', crcImplementation === 'javascript' ? 'js' : 'native');
+if (CHECKSUM !== 'native' && CHECKSUM !== 'js') throw new Error(`--checksum ${CHECKSUM}: expected native or js`);
+if (CHECKSUM === 'native' && crcImplementation === 'javascript') throw new Error('--checksum native: the native library did not load');
+/** The trie's checksum option: undefined = its JavaScript default. */
+const checksum: Checksum | undefined = CHECKSUM === 'native' ? engineCrc32c : undefined;
 
 // ------------------------------------------------------------------------------------------------
 // Data
@@ -348,7 +356,7 @@ function runSet(name: string): Row {
   // maps a record address to the record's key.
   const keyReader = (v: number): Uint8Array => ks.keyAt(v % n);
   const store = new BenchStore(BLOCK);
-  const trie = new HBTrie({ store, keyReader, chunkSize: CHUNK, cacheBytes: CACHE_BYTES });
+  const trie = new HBTrie({ store, keyReader, chunkSize: CHUNK, cacheBytes: CACHE_BYTES, checksum });
   const r = prng(99);
   const order = shuffle(Array.from({ length: n }, (_, i) => i), r);
   const sortIdx = (idx: number[]): number[] => idx.sort((a, b) => ks.compare(a, b));
@@ -443,6 +451,7 @@ function runSet(name: string): Row {
     keyReader: (v) => (v >= extraBase ? extra[v - extraBase]! : ks.keyAt(v % n)),
     chunkSize: CHUNK,
     cacheBytes: CACHE_BYTES,
+    checksum,
   });
   check(trie2.core, root); // warm trie2's cache
   for (let i = 0; i < n; i += 7) sink += trie2.find(root, ks.keyAt(i)) ?? 0; // and its search arrays
@@ -484,7 +493,7 @@ function pad(s: string, n: number): string {
 
 function main(): void {
   console.log(
-    `HB+-trie benchmark: ${N} keys per set, chunk ${CHUNK} B, block ${BLOCK} B, build batches of ${BATCH}, cache ${CACHE_BYTES >> 20} MiB, node ${process.version}, ${new Date().toISOString()}`,
+    `HB+-trie benchmark: ${N} keys per set, chunk ${CHUNK} B, block ${BLOCK} B, build batches of ${BATCH}, cache ${CACHE_BYTES >> 20} MiB, checksum ${CHECKSUM === 'native' ? crcImplementation : 'javascript'}, node ${process.version}, ${new Date().toISOString()}`,
   );
   const rows: Row[] = [];
   for (const s of SETS) rows.push(runSet(s));

@@ -16,6 +16,7 @@ import {
   type BackendChoice, type BlockDevice, type DirtyBlock,
 } from '../io/index.js';
 import { BlockCache } from './block-cache.js';
+import { crc32c } from './checksum.js';
 import {
   decodeValue, encodeValue, keyBytes, latin1, MAX_KEY_LENGTH, VT_BUFFER, VT_UINT8ARRAY, type Key, type KeyBytes, type Value,
 } from './codec.js';
@@ -323,6 +324,9 @@ export class Database {
       keyReader: (addr) => this.readRecordSync(addr).key,
       chunkSize,
       maxKeyLength: MAX_KEY_LENGTH,
+      // The engine's CRC32C (native where the library is built): the trie's default is its own
+      // JavaScript one, so that it needs nothing native; both write the same bytes.
+      checksum: crc32c,
     });
   }
 

@@ -35,7 +35,7 @@ import {
   writeChunk,
 } from './keys.js';
 import { BNode, copyBytes, isTrieAt, nodeSize, PTR_SIZE, ptrAt, readPtr, type Scratch, setPtr } from './node.js';
-import { cmpEntry, findChild, keyWords, lowerBound, wordsPerChunk } from './btree.js';
+import { cmpEntry, findChildFrom, keyWords, lowerBound, wordsPerChunk } from './btree.js';
 import { writeBatch } from './writer.js';
 
 /** One operation of a batch. `remove: true` removes the key; otherwise `value` is stored. */
@@ -118,6 +118,9 @@ export class Batch {
   updated = 0;
   removed = 0;
   keyReads = 0;
+  /** Chunk words for applyInternal, and per pair of applyLeaf's (see words). */
+  private readonly kwInternal: Int32Array;
+  private readonly wordBufs: Int32Array[] = [];
 
   constructor(core: Core, ops: readonly BatchOp[], scratch: Scratch) {
     this.core = core;
@@ -126,6 +129,17 @@ export class Batch {
     this.ops = ops;
     this.W = wordsPerChunk(core.C);
     this.scratch = scratch;
+    this.kwInternal = new Int32Array(this.W);
+  }
+
+  /**
+   * Chunk-word buffer k, reused across the batch (leaves at level L use 2L and 2L + 1: leaves
+   * nest only at deeper levels, so a leaf's pair is never in use by a caller).
+   */
+  private words(k: number): Int32Array {
+    const b = this.wordBufs;
+    while (b.length <= k) b.push(new Int32Array(this.W));
+    return b[k]!;
   }
 
   /** Applies the batch to `root` and writes the new nodes. */
@@ -409,10 +423,10 @@ export class Batch {
     const ko = this.alloc(cap);
     const { u8, dv } = this.scratch.mem;
     const po = ko + cap * C;
-    // Chunk words of the current group's key and of the next op (local: recursion below reuses
-    // nothing of ours).
-    let kw = new Int32Array(W);
-    let kn = new Int32Array(W);
+    // Chunk words of the current group's key and of the next op (this level's pair: the
+    // recursion below only works on deeper levels).
+    let kw = this.words(2 * L);
+    let kn = this.words(2 * L + 1);
     let o = 0;
     let i = 0;
     let j = lo;
@@ -494,7 +508,8 @@ export class Batch {
     const n = node.n;
     const nu8 = node.u8;
     const nko = node.ko;
-    const kw = new Int32Array(this.W);
+    // (Shared by every internal node: it is only read before the recursion.)
+    const kw = this.kwInternal;
     // Children that changed, and what replaces each (0, 1 or more nodes).
     const changedAt: number[] = [];
     const replaced: BNode[][] = [];
@@ -503,7 +518,7 @@ export class Batch {
     let j = lo;
     while (j < hi) {
       keyWords(ops[j]!.key, L, C, kw);
-      const ci = findChild(node, kw, C, i);
+      const ci = findChildFrom(node, kw, C, i);
       // ops[j, g): the ops below child ci (chunk < chunk ci + 1); galloping search.
       let g = hi;
       if (ci + 1 < n) {

@@ -109,8 +109,13 @@ export function upperBoundAt(dv: DataView, u8: Uint8Array, ko: number, n: number
 
 /** Index of the chunk equal to the key chunk among the n chunks at ko, or -1. */
 export function findExactAt(dv: DataView, u8: Uint8Array, ko: number, n: number, kw: Int32Array, C: number): number {
-  let lo = 0;
-  let hi = n - 1;
+  return findExactIn(dv, u8, ko, 0, n, kw, C);
+}
+
+/** Index of the chunk equal to the key chunk among chunks [from, to) of the chunks at ko, or -1. */
+export function findExactIn(dv: DataView, u8: Uint8Array, ko: number, from: number, to: number, kw: Int32Array, C: number): number {
+  let lo = from;
+  let hi = to - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     const c = cmpWords(kw, dv, u8, ko + mid * C, C);
@@ -135,6 +140,26 @@ export function upperBound(node: BNode, kw: Int32Array, C: number, from = 0): nu
 export function findChild(node: BNode, kw: Int32Array, C: number, from = 0): number {
   const i = upperBound(node, kw, C, from) - 1;
   return i < from ? from : i;
+}
+
+/**
+ * findChild for a key at or after the one that chose child `from` (a batch's sorted keys): the
+ * next key's child is usually `from` or close after it, so the search gallops from there (probes
+ * at from + 1, + 2, + 4, ...) before it bisects, instead of bisecting all of [from, n).
+ */
+export function findChildFrom(node: BNode, kw: Int32Array, C: number, from: number): number {
+  const { dv, u8, ko, n } = node;
+  // Find lo <= answer < hi, where answer = the first entry after `from` whose chunk is > the key.
+  let lo = from + 1;
+  let step = 1;
+  let hi = lo;
+  while (hi < n && cmpWords(kw, dv, u8, ko + hi * C, C) >= 0) {
+    lo = hi + 1;
+    hi = lo + step;
+    step *= 2;
+  }
+  if (hi > n) hi = n;
+  return upperBoundAt(dv, u8, ko, hi, kw, C, lo) - 1;
 }
 
 /** Leaf: index of the entry whose chunk equals the key chunk, or -1. */

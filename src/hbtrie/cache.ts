@@ -25,7 +25,8 @@
  * Nodes are immutable, so a cached node can never be stale for its address.
  */
 
-import { allocOutside, type BNode, HOT_MARK, Mem, outside, SIDE_REF, wr32 } from './node.js';
+import { allocOutside, type BNode, HOT_MARK, KIDS_MARK, Mem, outside, SIDE_REF, wr32 } from './node.js';
+import { sampleCount, writeSamples } from './samples.js';
 
 export class NodeCache {
   private readonly map = new Map<number, BNode>();
@@ -41,10 +42,12 @@ export class NodeCache {
    */
   readonly epochs: Int32Array;
   /**
-   * Per slab, where the children of its nodes were found: two words per child pointer of the
-   * nodes that lookups went through, reserved on first use (sideAlloc) and referred to from the
-   * node's bytes (see SIDE_REF). The words: the child's location ((slab << 20) | offset), and
-   * that slab's epoch when recorded (0: nothing recorded). Emptied when the slab is reclaimed.
+   * Per slab, the side regions of its nodes that lookups went through, reserved on first use
+   * (region) and referred to from the node's bytes (see SIDE_REF): the node's search samples
+   * (see samples.ts; none for a small node), then, if the node's KIDS_MARK is set, where its
+   * children were found, two words per child pointer: the child's location ((slab << 20) |
+   * offset), and that slab's epoch when recorded (0: nothing recorded). Emptied when the slab
+   * is reclaimed.
    */
   readonly side: Int32Array[] = [];
   private readonly sideUsed: Int32Array;
@@ -96,6 +99,20 @@ export class NodeCache {
     return at;
   }
 
+  /**
+   * Reserves the side region of the node at offset b of slab s (chunks at ko, n entries of C
+   * bytes): its samples, and with `kids` zeroed child locations. Records it in the node's bytes
+   * and returns the reference (1 + index of the region's first word in side[s]).
+   */
+  region(s: number, b: number, ko: number, n: number, C: number, kids: boolean): number {
+    const at = this.sideAlloc(s, sampleCount(n) + (kids ? 2 * n : 0));
+    const mem = this.slabs[s]!;
+    writeSamples(this.side[s]!, at, mem.dv, ko, n, C);
+    mem.dv.setUint32(b + SIDE_REF, at + 1, true);
+    mem.u8[b + KIDS_MARK] = kids ? 1 : 0;
+    return at + 1;
+  }
+
   /** Slab i's nodes move or die: locations in it, and its side entries, are no longer valid. */
   private invalidate(i: number): void {
     this.epochs[i] = (this.epochs[i]! + 1) | 0 || 1;
@@ -121,7 +138,7 @@ export class NodeCache {
     if (this.slab < 0) return;
     const u8 = this.mem.u8;
     u8.set(node.u8.subarray(node.base, node.base + size), o);
-    wr32(u8, o + SIDE_REF, 0);
+    clearSide(u8, o);
     node.moveTo(this.mem, o);
     node.slab = this.slab;
     this.lists[this.slab]!.push(node);
@@ -143,7 +160,7 @@ export class NodeCache {
     if (node.slab >= 0) {
       // The copy in the ring is ours now (the store has its own): its checksum field becomes
       // the reference to its side entries.
-      wr32(node.u8, node.base + SIDE_REF, 0);
+      clearSide(node.u8, node.base);
       this.lists[node.slab]!.push(node);
     } else {
       this.outside.push(node);
@@ -249,7 +266,7 @@ export class NodeCache {
       }
       node.hot = false;
       mem.u8[node.base + HOT_MARK] = 0;
-      wr32(mem.u8, node.base + SIDE_REF, 0); // its side entries went with the slab's
+      clearSide(mem.u8, node.base); // its side region went with the slab's
       if (node.base !== o) {
         mem.u8.copyWithin(o, node.base, node.base + node.size);
         node.moveTo(mem, o);
@@ -278,4 +295,10 @@ export class NodeCache {
       this.outsideAt = 0;
     }
   }
+}
+
+/** The node at u8[b] has no side region (see NodeCache.side). */
+function clearSide(u8: Uint8Array, b: number): void {
+  wr32(u8, b + SIDE_REF, 0);
+  u8[b + KIDS_MARK] = 0;
 }

@@ -6,6 +6,13 @@
 
 const POLY = 0x82f63b78;
 
+/**
+ * A CRC32C implementation the trie checksums its nodes with: CRC32C of buf[start, end), unsigned.
+ * The default is `crc32c` below (no native dependency); an embedder may pass a faster one (the
+ * engine's native SSE4.2 CRC), which must compute the same function.
+ */
+export type Checksum = (buf: Uint8Array, start: number, end: number) => number;
+
 /** 16 tables of 256 entries: T[k][b] = CRC of byte b followed by k zero bytes. */
 const T = new Int32Array(16 * 256);
 for (let b = 0; b < 256; b++) {
@@ -27,8 +34,16 @@ for (let b = 0; b < 256; b++) {
  */
 export function crc32c(buf: Uint8Array, start = 0, end = buf.length, seed = 0): number {
   if (end - start < 64) return tail(buf, start, end, ~seed);
-  return crc32cView(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), buf, start, end, seed);
+  // The trie checksums many nodes in the same few buffers (the node cache's slabs): reuse their view.
+  if (buf !== lastBuf) {
+    lastBuf = buf;
+    lastDv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return crc32cView(lastDv, buf, start, end, seed);
 }
+
+let lastBuf: Uint8Array | null = null;
+let lastDv: DataView = new DataView(new ArrayBuffer(0));
 
 /** crc32c over a buffer whose DataView the caller already has (`dv` and `buf` share their bytes). */
 export function crc32cView(dv: DataView, buf: Uint8Array, start: number, end: number, seed = 0): number {

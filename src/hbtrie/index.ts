@@ -17,4 +17,4 @@ export {
   encodeKey,
   chunkCount,
 } from './keys.js';
-export { crc32c } from './crc32c.js';
+export { crc32c, type Checksum } from './crc32c.js';

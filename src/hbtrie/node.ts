@@ -36,7 +36,7 @@
  */
 
 import type { NodeCache } from './cache.js';
-import { crc32c, crc32cView } from './crc32c.js';
+import { type Checksum, crc32c } from './crc32c.js';
 import { corrupt } from './errors.js';
 
 export const NODE_MAGIC = 0xb7;
@@ -90,6 +90,13 @@ export const HOT_MARK = 14;
  * in its slab's side table, or 0 (see cache.ts).
  */
 export const SIDE_REF = 0;
+
+/**
+ * In the cache's copy of a node in the ring, header byte 15 (reserved, 0 on disk) says whether
+ * the node's side region (see SIDE_REF) holds child locations after its search samples (1) or
+ * only samples (0).
+ */
+export const KIDS_MARK = 15;
 
 /** The memory of evicted nodes: empty, so a read through a dead node throws. */
 const DEAD = new Mem(new ArrayBuffer(0));
@@ -360,6 +367,7 @@ export function encodeNode(
   off: number,
   resolve: (p: number) => number,
   prefixAddr: number,
+  checksum: Checksum = crc32c,
 ): number {
   const out = mem.u8;
   const dv = mem.dv;
@@ -407,7 +415,7 @@ export function encodeNode(
     }
     node.temp = false;
   }
-  wr32(out, off, crc32cView(dv, out, off + 4, off + len));
+  wr32(out, off, checksum(out, off + 4, off + len));
   node.u8 = out;
   node.dv = dv;
   node.base = off;
@@ -417,7 +425,16 @@ export function encodeNode(
 }
 
 /** Serializes a prefix piece holding data[start, end) with a link to `next` (-1 for none). */
-export function encodePiece(out: Uint8Array, off: number, C: number, data: Uint8Array, start: number, end: number, next: number): number {
+export function encodePiece(
+  out: Uint8Array,
+  off: number,
+  C: number,
+  data: Uint8Array,
+  start: number,
+  end: number,
+  next: number,
+  checksum: Checksum = crc32c,
+): number {
   const n = end - start;
   const len = PIECE_HEADER_SIZE + n;
   out[off + 4] = NODE_MAGIC;
@@ -436,18 +453,18 @@ export function encodePiece(out: Uint8Array, off: number, C: number, data: Uint8
     wr64(out, off + 16, next);
   }
   out.set(data.subarray(start, end), off + PIECE_HEADER_SIZE);
-  wr32(out, off, crc32c(out, off + 4, off + len));
+  wr32(out, off, checksum(out, off + 4, off + len));
   return len;
 }
 
 /** Checks the common header and checksum; returns the node length. */
-export function verifyNode(buf: Uint8Array, addr: number, C: number): number {
+export function verifyNode(buf: Uint8Array, addr: number, C: number, checksum: Checksum = crc32c): number {
   if (buf.length < HEADER_SIZE) throw corrupt(addr, `only ${buf.length} bytes are left in the block`);
   if (buf[4] !== NODE_MAGIC) throw corrupt(addr, `bad magic byte 0x${buf[4]!.toString(16)}`);
   const len = rd32(buf, 8);
   if (len < HEADER_SIZE || len > buf.length) throw corrupt(addr, `bad length ${len}`);
   const want = rd32(buf, 0);
-  const got = crc32c(buf, 4, len);
+  const got = checksum(buf, 4, len) >>> 0;
   if (want !== got) {
     throw corrupt(addr, `checksum mismatch (stored 0x${want.toString(16)}, computed 0x${got.toString(16)})`);
   }
@@ -467,8 +484,8 @@ function rd53(b: Uint8Array, o: number, addr: number): number {
  * afterwards. An external prefix is not read here: `pieces` receives the first piece's address
  * as [addr] and the caller follows the chain.
  */
-export function decodeNode(buf: Uint8Array, addr: number, C: number, cache?: NodeCache): BNode {
-  const len = verifyNode(buf, addr, C);
+export function decodeNode(buf: Uint8Array, addr: number, C: number, cache?: NodeCache, checksum: Checksum = crc32c): BNode {
+  const len = verifyNode(buf, addr, C, checksum);
   const type = buf[5];
   if (type !== TYPE_LEAF && type !== TYPE_INTERNAL) throw corrupt(addr, `unexpected node type ${type}`);
   const n = buf[6]! | (buf[7]! << 8);
@@ -527,8 +544,8 @@ export function decodeNode(buf: Uint8Array, addr: number, C: number, cache?: Nod
 }
 
 /** Decodes a prefix piece: its data (a view into buf) and the next piece address (-1 = none). */
-export function decodePiece(buf: Uint8Array, addr: number, C: number): { data: Uint8Array; next: number; size: number } {
-  const len = verifyNode(buf, addr, C);
+export function decodePiece(buf: Uint8Array, addr: number, C: number, checksum: Checksum = crc32c): { data: Uint8Array; next: number; size: number } {
+  const len = verifyNode(buf, addr, C, checksum);
   if (buf[5] !== TYPE_PIECE) throw corrupt(addr, `expected a prefix piece, found node type ${buf[5]}`);
   const n = buf[6]! | (buf[7]! << 8);
   if (PIECE_HEADER_SIZE + n !== len) throw corrupt(addr, 'prefix piece length mismatch');

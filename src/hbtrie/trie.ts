@@ -13,17 +13,25 @@
  */
 
 import { Batch, type BatchOp, type BatchResult, checkOps } from './batch.js';
-import { findExactAt, keyWords, upperBoundAt } from './btree.js';
+import { findExactIn, keyWords, upperBoundAt } from './btree.js';
 import { Core, type HBTrieOptions } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, keysEqual } from './keys.js';
 import { check, collectNodes, type CheckOptions, type TrieStats } from './inspect.js';
-import { FLAG_EXTERNAL_PREFIX, FLAG_ROOT, HEADER_SIZE, HOT_MARK, rd32, readPtr, SIDE_REF, TRIE_HEADER_SIZE, TYPE_INTERNAL } from './node.js';
+import { FLAG_EXTERNAL_PREFIX, FLAG_ROOT, HEADER_SIZE, HOT_MARK, KIDS_MARK, rd32, readPtr, SIDE_REF, TRIE_HEADER_SIZE, TYPE_INTERNAL } from './node.js';
+import { sampledRange, sampleCount } from './samples.js';
 import { Cursor, type RangeOptions } from './iterator.js';
+import type { BNode } from './node.js';
 
 export class HBTrie {
   /** Configuration, cache and node loading (exposed for tools: inspect.ts, the engine's checker). */
   readonly core: Core;
+  /**
+   * The root node of the last lookup, while it stays in the cache's ring: lookups against the
+   * same root (the common case) skip the cache's map. (A node's address never changes and a
+   * written node is immutable; an evicted node is marked dead, a moved one updates its fields.)
+   */
+  private top: BNode | null = null;
 
   constructor(opts: HBTrieOptions) {
     this.core = new Core(opts);
@@ -58,7 +66,11 @@ export class HBTrie {
     // cache's memory, and finds each child where an earlier lookup found it when it can (the
     // parent's side entries; see cache.ts), so a warm lookup touches the nodes' bytes and little
     // else. (u8, dv): the memory; b: the node's offset in it; s: its slab, -1 outside the ring.
-    const top = core.load(root);
+    let top = this.top;
+    if (top === null || top.addr !== root || top.dead || top.slab < 0) {
+      top = core.load(root);
+      this.top = top;
+    }
     let u8 = top.u8;
     let dv = top.dv;
     let b = top.base;
@@ -88,22 +100,37 @@ export class HBTrie {
         keyWords(key, L, C, kw);
       }
       const po = ko + n * C;
+      const internal = u8[b + 5] === TYPE_INTERNAL;
+      // The node's side region (see cache.ts): its search samples if it is large, and where
+      // its children were found.
+      const G = sampleCount(n);
+      let ref = 0;
+      if (s >= 0) {
+        ref = dv.getUint32(b + SIDE_REF, true);
+        if (ref === 0 && G > 0) ref = cache.region(s, b, ko, n, C, internal);
+      }
+      let lo = 0;
+      let hi = n;
+      if (G > 0 && ref !== 0) {
+        const r = sampledRange(cache.side[s]!, ref - 1, G, kw[0]!, n);
+        lo = (r / 65536) | 0;
+        hi = r & 0xffff;
+      }
       let i: number;
-      if (u8[b + 5] === TYPE_INTERNAL) {
-        i = upperBoundAt(dv, u8, ko, n, kw, C, 0) - 1;
+      if (internal) {
+        i = upperBoundAt(dv, u8, ko, hi, kw, C, lo) - 1;
         if (i < 0) i = 0;
       } else {
-        i = findExactAt(dv, u8, ko, n, kw, C);
+        i = findExactIn(dv, u8, ko, lo, hi, kw, C);
         if (i < 0) return undefined;
         if (dv.getInt32(po + 8 * i + 4, true) >= 0) return readPtr(dv, po + 8 * i); // a value
       }
       // Down to the node entry i points to: where a previous lookup found it, if it is still
       // there (its slab's epoch unchanged), else through the cache.
       const slot = po + 8 * i;
-      const ref = s >= 0 ? dv.getUint32(b + SIDE_REF, true) : 0;
-      if (ref !== 0) {
+      if (ref !== 0 && u8[b + KIDS_MARK] !== 0) {
         const side = cache.side[s]!;
-        const k = ref - 1 + 2 * i;
+        const k = ref - 1 + G + 2 * i;
         const loc = side[k]!;
         const ep = side[k + 1]!;
         if (ep !== 0 && cache.epochs[loc >>> 20] === ep) {
@@ -123,13 +150,11 @@ export class HBTrie {
       if (ps >= 0 && c.slab >= 0 && cache.epochs[ps] === pe) {
         // (The parent has not moved: b and i still say where its side entries go.)
         let r = dv.getUint32(b + SIDE_REF, true);
-        if (r === 0) {
-          r = cache.sideAlloc(ps, 2 * n) + 1;
-          dv.setUint32(b + SIDE_REF, r, true);
-        }
+        if (r === 0 || u8[b + KIDS_MARK] === 0) r = cache.region(ps, b, ko, n, C, true);
         const side = cache.side[ps]!;
-        side[r - 1 + 2 * i] = (c.slab << 20) | c.base;
-        side[r - 1 + 2 * i + 1] = cache.epochs[c.slab]!;
+        const k = r - 1 + G + 2 * i;
+        side[k] = (c.slab << 20) | c.base;
+        side[k + 1] = cache.epochs[c.slab]!;
       }
       pdv = dv;
       pslot = slot;

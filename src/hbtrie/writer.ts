@@ -12,6 +12,7 @@
 
 import type { Core } from './core.js';
 import { BNode, encodeNode, encodePiece, Mem, nodeSize, PIECE_HEADER_SIZE, readPtr } from './node.js';
+import type { BlockWrite } from './store.js';
 
 interface Item {
   size: number;
@@ -75,7 +76,7 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
   }
 
   // 2. Best-fit decreasing into blocks.
-  const order = items.slice().sort((a, b) => b.size - a.size);
+  const order = bySizeDescending(items, bs);
   const nb = Math.floor(bs / BUCKET) + 1;
   const buckets: (number[] | undefined)[] = new Array(nb);
   const binFree: number[] = [];
@@ -124,14 +125,15 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
     cache.endRun();
   }
   let bytes = 0;
+  const hasPieces = firstPiece.size > 0;
   for (const it of items) {
     const base = bases[it.bin]! + it.off;
     if (it.node !== null) {
-      const fp = firstPiece.get(it.node);
-      encodeNode(it.node, C, inlineMax, mems[it.bin]!, base, resolve, fp === undefined ? -1 : fp.addr);
+      const fp = hasPieces ? firstPiece.get(it.node) : undefined;
+      encodeNode(it.node, C, inlineMax, mems[it.bin]!, base, resolve, fp === undefined ? -1 : fp.addr, core.checksum);
       it.node.slab = slabs[it.bin]!;
     } else {
-      encodePiece(mems[it.bin]!.u8, base, C, it.owner!.prefix, it.start, it.end, it.next === null ? -1 : it.next.addr);
+      encodePiece(mems[it.bin]!.u8, base, C, it.owner!.prefix, it.start, it.end, it.next === null ? -1 : it.next.addr, core.checksum);
     }
     bytes += it.size;
   }
@@ -141,21 +143,25 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
     mems[b]!.u8.fill(0, end - binFree[b]!, end);
   }
 
-  // 5. Write, in address order.
-  const writes = blockAddrs
-    .map((addr, b) => ({ addr, data: mems[b]!.u8.subarray(bases[b]!, bases[b]! + bs) }))
-    .sort((x, y) => x.addr - y.addr);
+  // 5. Write, in address order (the store's order, unless it returned blocks out of order).
+  const writes: BlockWrite[] = new Array(nbins);
+  let ascending = true;
+  for (let b = 0; b < nbins; b++) {
+    writes[b] = { addr: blockAddrs[b]!, data: mems[b]!.u8.subarray(bases[b]!, bases[b]! + bs) };
+    if (b > 0 && blockAddrs[b]! < blockAddrs[b - 1]!) ascending = false;
+  }
+  if (!ascending) writes.sort((x, y) => x.addr - y.addr);
   if (writes.length > 0) core.store.writeBlocks(writes);
 
   // 6. The new nodes become ordinary written nodes (their entries already point into their
-  // blocks, with final pointers): final addresses, cached in memory order (see cache.ts).
-  items.sort((a, b) => a.bin - b.bin || a.off - b.off);
-  for (const it of items) {
+  // blocks, with final pointers): final addresses, cached in memory order (see cache.ts): by
+  // block, and within a block by offset, which is the order they were placed in.
+  for (const it of byBin(order, nbins)) {
     const node = it.node;
     if (node === null) continue;
     node.addr = it.addr;
     node.size = it.size;
-    const fp = firstPiece.get(node);
+    const fp = hasPieces ? firstPiece.get(node) : undefined;
     if (fp !== undefined) {
       const pieces: number[] = [];
       for (let p: Item | null = fp; p !== null; p = p.next) pieces.push(p.addr, p.size);
@@ -164,4 +170,27 @@ export function writeBatch(core: Core, newNodes: BNode[], root: BNode): WriteSum
     cache.set(node.addr, node);
   }
   return { nodes: items.length, bytes, blocks: writes.map((w) => w.addr) };
+}
+
+/**
+ * The items by size, largest first, ties in their order in `items` (what a stable sort by size
+ * gives, without a comparator call per pair): a counting sort over sizes 0..maxSize.
+ */
+function bySizeDescending(items: Item[], maxSize: number): Item[] {
+  const at = new Int32Array(maxSize + 2);
+  for (const it of items) at[maxSize - it.size + 1]!++;
+  for (let k = 1; k <= maxSize + 1; k++) at[k]! += at[k - 1]!;
+  const out: Item[] = new Array(items.length);
+  for (const it of items) out[at[maxSize - it.size]!++] = it;
+  return out;
+}
+
+/** The items grouped by bin, in their order in `items` within a bin (a stable counting sort). */
+function byBin(items: Item[], nbins: number): Item[] {
+  const at = new Int32Array(nbins + 1);
+  for (const it of items) at[it.bin + 1]!++;
+  for (let k = 1; k <= nbins; k++) at[k]! += at[k - 1]!;
+  const out: Item[] = new Array(items.length);
+  for (const it of items) out[at[it.bin]!++] = it;
+  return out;
 }
