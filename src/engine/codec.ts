@@ -61,13 +61,7 @@ export function latin1(bytes: Uint8Array): string {
   return latin1Slice.call(bytes, 0, bytes.length);
 }
 
-/** UTF-8 bytes as a string; a byte-order mark is kept (as Buffer#toString does). */
-export function utf8(bytes: Uint8Array): string {
-  return utf8Decoder.decode(bytes);
-}
-
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
-const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function keyFromRecord(bytes: Uint8Array, flags: number): Key {
   return keyAt(bytes, 0, bytes.length, flags);

@@ -1,7 +1,7 @@
 import { allocAligned } from '../io/index.js';
 import { crc32cRecords } from './checksum.js';
 import { FRAME_HEADER_SIZE, sealFrame, type FrameHeader } from './format.js';
-import { KIND_DELETE, packAddress, RECORD_HEADER, recordSize, writeRecordHeader } from './record.js';
+import { KIND_DELETE, packAddress, recordSize, writeRecordBody } from './record.js';
 
 /**
  * Lays out one commit frame in memory: header space, records at 8-byte-aligned offsets,
@@ -154,14 +154,7 @@ export class FrameBuilder {
 
   /** Writes a record (without its checksum, which is batched) into `buf` at `at`. */
   private place(at: number, size: number, kind: number, valueType: number, flags: number, storeId: number, seq: number, key: Uint8Array, value: Uint8Array): void {
-    const buf = this.buf!;
-    writeRecordHeader(buf, at, kind, valueType, flags, storeId, seq, key.length, value.length);
-    const k = at + RECORD_HEADER;
-    const kl = key.length;
-    // Short keys: a loop beats set()'s call overhead.
-    if (kl <= 32) for (let i = 0; i < kl; i++) buf[k + i] = key[i]!;
-    else buf.set(key, k);
-    buf.set(value, k + kl);
+    writeRecordBody(this.buf!, at, kind, valueType, flags, storeId, seq, key, value);
     const n = this.unsummed;
     let spans = this.spans;
     if (spans === null) {

@@ -102,23 +102,26 @@ export function writeRecordHeader(
 /**
  * Writes a record at out[at..] without its trailing checksum (the 4 bytes after the value
  * are left for the caller: FrameBuilder checksums a frame's records in one batch); returns
- * the record's size, checksum included.
+ * the record's size, checksum included. Fields, not a RecordFields object: the frame builder
+ * calls it once per put.
  */
-export function encodeRecordBody(out: Uint8Array, at: number, r: RecordFields): number {
-  const key = r.key;
-  const value = r.value;
+export function writeRecordBody(
+  out: Uint8Array, at: number, kind: number, valueType: number, flags: number, storeId: number,
+  seq: number, key: Uint8Array, value: Uint8Array,
+): number {
   const kl = key.length;
-  const vl = value.length;
-  writeRecordHeader(out, at, r.kind, r.valueType, r.flags, r.storeId, r.seq, kl, vl);
+  writeRecordHeader(out, at, kind, valueType, flags, storeId, seq, kl, value.length);
   const k = at + RECORD_HEADER;
-  out.set(key, k);
+  // Short keys: a loop beats set()'s call overhead.
+  if (kl <= 32) for (let i = 0; i < kl; i++) out[k + i] = key[i]!;
+  else out.set(key, k);
   out.set(value, k + kl);
-  return RECORD_OVERHEAD + kl + vl;
+  return RECORD_OVERHEAD + kl + value.length;
 }
 
 /** Writes a record at out[at..]; returns its size. */
 export function encodeRecord(out: Uint8Array, at: number, r: RecordFields): number {
-  const size = encodeRecordBody(out, at, r);
+  const size = writeRecordBody(out, at, r.kind, r.valueType, r.flags, r.storeId, r.seq, r.key, r.value);
   const end = at + size - 4;
   wr32(out, end, crc32c(out, at, end));
   return size;
