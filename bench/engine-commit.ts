@@ -1,11 +1,12 @@
 // Where a small durable commit's time goes: raw device round trips (write+flush, FUA write,
 // write alone) on a fresh sparse image, versus ForestFS's one-put commit (sync and relaxed).
 // Each kind of raw round trip is also measured over already-written blocks (the floor's case).
-//   npx tsx bench/engine-commit.ts [ops=2000] [all|raw|engine]
+// `memory`: one-put sync commits on an in-memory device (the engine's own time per commit).
+//   npx tsx bench/engine-commit.ts [ops=2000] [all|raw|engine|memory]
 //   env: BACKEND=uring|psync|node-fs (default auto)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { open } from '../src/index.js';
+import { MemoryDevice, open } from '../src/index.js';
 import { openDevice, BufferPool } from '../src/io/index.js';
 
 const N = Number(process.argv[2] ?? 2000);
@@ -42,9 +43,10 @@ async function raw(name: string, build: (off: number, buf: import('../src/io/ind
   rmSync(path);
 }
 
-async function engine(durability: 'sync' | 'relaxed'): Promise<void> {
+/** One-put commits; `memory`: on an in-memory device, so the figure is the engine's own time. */
+async function engine(durability: 'sync' | 'relaxed', memory = false): Promise<void> {
   const path = join(tmp, `db-${durability}.forest`);
-  const db = await open(path, { size: '8GiB', durability, ...backend });
+  const db = memory ? await open(new MemoryDevice(1 << 30), { durability }) : await open(path, { size: '8GiB', durability, ...backend });
   const s = db.store('bench');
   const v = Buffer.alloc(100, 7);
   for (let i = 0; i < 50; i++) await s.put(`warm:${i}`, v);
@@ -55,9 +57,9 @@ async function engine(durability: 'sync' | 'relaxed'): Promise<void> {
     await s.put(k, v);
     lat.push(Number(now() - t));
   }
-  report(`forestfs put (${durability})`, lat);
+  report(`forestfs put (${durability}${memory ? ', memory device' : ''})`, lat);
   await db.close();
-  rmSync(path);
+  rmSync(path, { force: true });
 }
 
 const which = process.argv[3] ?? 'all';
@@ -74,6 +76,7 @@ try {
     await engine('sync');
     await engine('relaxed');
   }
+  if (which === 'all' || which === 'memory') await engine('sync', true);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
