@@ -960,7 +960,7 @@ export class Database {
       };
       let mine = newest.get(op.store);
       if (!mine) newest.set(op.store, (mine = new Map()));
-      const old = mine.get(entry.str) ?? op.store.wal.get(entry.str);
+      const old = mine.get(entry.str) ?? op.store.wal.get(entry.str, entry.key);
       deltas.add(addressOffset(addr), size, ADD_LIVE);
       if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
       mine.set(entry.str, entry);

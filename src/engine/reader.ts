@@ -66,7 +66,7 @@ export class StoreReader {
   get(key: Key): Value | undefined {
     const k = keyBytes(key);
     this.assertOpen();
-    const e = this.view.wal.get(k.str);
+    const e = this.view.wal.get(k.str, k.bytes);
     if (e) return e.deleted ? undefined : this.valueOf(e);
     const addr = this.indexed(k);
     if (addr === undefined) return undefined;
@@ -101,7 +101,7 @@ export class StoreReader {
   async getAsync(key: Key): Promise<Value | undefined> {
     const k = keyBytes(key);
     this.assertOpen();
-    const e = this.view.wal.get(k.str);
+    const e = this.view.wal.get(k.str, k.bytes);
     if (e) {
       if (e.deleted) return undefined;
       if (e.value) return this.db.decode(e.valueType, e.value);
@@ -165,7 +165,7 @@ export class StoreReader {
         const rec = db.guard(() => db.readRecordSync(r.value));
         if (rec.seq <= since) continue;
         const v = fromRecord(rec, r.value);
-        if (!wal.get(v.str)) out.push(v);
+        if (!wal.get(v.str, v.key)) out.push(v);
       }
     }
     return out.sort((a, b) => a.seq - b.seq);
@@ -174,7 +174,7 @@ export class StoreReader {
   /** @internal The live version of a key in this view; undefined when absent or deleted. */
   version(k: KeyBytes): Version | undefined {
     this.assertOpen();
-    const e = this.view.wal.get(k.str);
+    const e = this.view.wal.get(k.str, k.bytes);
     if (e) return e.deleted ? undefined : e;
     const addr = this.indexed(k);
     if (addr === undefined) return undefined;

@@ -4,6 +4,8 @@
  * snapshot freezes the current map instead of copying it; the next write then copies the
  * map once (copy-on-write), so snapshots cost nothing while no one writes.
  */
+import { KeyFilter } from './key-filter.js';
+
 export interface WalEntry {
   readonly str: string;
   readonly key: Uint8Array;
@@ -22,7 +24,8 @@ export interface WalEntry {
 /** What readers need of a WAL index, live or frozen. */
 export interface WalView {
   readonly size: number;
-  get(str: string): WalEntry | undefined;
+  /** The entry of a key, given as its latin1 string and its bytes (the same key). */
+  get(str: string, bytes: Uint8Array): WalEntry | undefined;
   entries(): IterableIterator<WalEntry>;
   /**
    * Entries within the bounds (latin1 string order), ascending, read lazily: finding the span
@@ -45,13 +48,15 @@ export const EMPTY_SPAN: WalSpan = { length: 0, at: () => { throw new RangeError
 abstract class SortedWal implements WalView {
   protected abstract map: Map<string, WalEntry>;
   protected abstract sorted: string[] | null;
+  /** Every key of `map` (and maybe others): most reads miss the WAL (see key-filter.ts). */
+  protected abstract filter: KeyFilter;
 
   get size(): number {
     return this.map.size;
   }
 
-  get(str: string): WalEntry | undefined {
-    return this.map.get(str);
+  get(str: string, bytes: Uint8Array): WalEntry | undefined {
+    return this.filter.mayHave(bytes) ? this.map.get(str) : undefined;
   }
 
   entries(): IterableIterator<WalEntry> {
@@ -87,6 +92,10 @@ abstract class SortedWal implements WalView {
   }
 }
 
+function* keysOf(map: Map<string, WalEntry>): Generator<Uint8Array> {
+  for (const e of map.values()) yield e.key;
+}
+
 /** Bytes of key and kept value an entry holds in memory. */
 function heldBytes(e: WalEntry): number {
   return e.key.length + (e.value === null ? 0 : e.value.length);
@@ -106,7 +115,12 @@ function bound(s: readonly string[], k: string, atOrAfter: boolean): number {
 
 /** A WAL index as it was when frozen; release() when done so writers stop copying. */
 export class FrozenWal extends SortedWal {
-  constructor(protected map: Map<string, WalEntry>, protected sorted: string[] | null, private readonly onRelease: () => void) {
+  constructor(
+    protected map: Map<string, WalEntry>,
+    protected sorted: string[] | null,
+    protected filter: KeyFilter,
+    private readonly onRelease: () => void,
+  ) {
     super();
   }
 
@@ -118,6 +132,7 @@ export class FrozenWal extends SortedWal {
 export class WalIndex extends SortedWal {
   protected map = new Map<string, WalEntry>();
   protected sorted: string[] | null = [];
+  protected filter = new KeyFilter();
   /** Frozen views that share `map`: a write must copy it first. */
   private holders = 0;
   /** Memory the entries hold: key bytes and the small values kept in the index. */
@@ -134,6 +149,10 @@ export class WalIndex extends SortedWal {
     }
     const old = this.map.get(e.str);
     this.map.set(e.str, e);
+    if (!old) {
+      if (this.filter.full) this.filter = KeyFilter.of(keysOf(this.map), this.map.size);
+      else this.filter.add(e.key);
+    }
     this.bytes += heldBytes(e) - (old ? heldBytes(old) : 0);
     this.keyBytes += old ? 0 : e.key.length;
     if (!old && this.sorted) {
@@ -154,13 +173,14 @@ export class WalIndex extends SortedWal {
   clear(): void {
     this.map = new Map();
     this.sorted = [];
+    this.filter = new KeyFilter();
     this.holders = 0;
     this.bytes = 0;
     this.keyBytes = 0;
   }
 
   freeze(): FrozenWal {
-    return new FrozenWal(this.map, this.sorted, this.hold());
+    return new FrozenWal(this.map, this.sorted, this.filter, this.hold());
   }
 
   /**
