@@ -1,6 +1,7 @@
 // The read paths' fast code: ranges merged from the WAL and the index (entries built straight
-// from record bytes), values and keys decoded in place, the CLOCK block cache, records verified
-// once per cached block, and iterators registered for collection only when left open.
+// from record bytes), values and keys decoded in place, the block cache, records verified
+// once per cached block, iterators registered for collection only when left open, and lookup
+// keys written into reused arrays.
 import test, { type ExecutionContext } from 'ava';
 import { BlockCache } from '../src/engine/block-cache.js';
 import { bufferCopy, decodeValueAt, keyAt, VT_BUFFER, VT_STRING, VT_UINT8ARRAY } from '../src/engine/codec.js';
@@ -292,4 +293,41 @@ test('bufferCopy and decodeValueAt give private copies of the right type', (t) =
   bytes.set(str, 2);
   t.is(decodeValueAt(VT_STRING, bytes, 2, 2 + str.length), '\uFEFFhé');
   t.is(keyAt(bytes, 2, 2 + str.length, FLAG_STRING_KEY), '\uFEFFhé');
+});
+
+test('get and has with lookup keys: reused arrays per length, byte keys not copied, others as before', async (t) => {
+  const db = await open(new MemoryDevice(64 << 20), { walThreshold: 64 });
+  const s = db.store();
+  const rng = new Prng(21);
+  const model = new Map<string, number>();
+  // Keys of few lengths (each length's scratch array is reused on every lookup), ASCII and
+  // not, byte keys beside them, and keys longer than the scratch arrays go.
+  const keyOf = (i: number): Key => {
+    switch (i % 5) {
+      case 0: return `a${i % 97}`;
+      case 1: return `b${String(i % 89).padStart(2, '0')}`;
+      case 2: return `ü${i % 13}`;
+      case 3: return 'L'.repeat(150) + String(i % 7);
+      default: return Uint8Array.of(0xff, i % 11, 0);
+    }
+  };
+  const name = (k: Key) => (typeof k === 'string' ? `s:${k}` : `b:${Buffer.from(k).toString('hex')}`);
+  for (let round = 0; round < 40; round++) {
+    const p: Promise<number>[] = [];
+    for (let j = 0; j < 20; j++) {
+      const i = rng.int(2000);
+      p.push(s.put(keyOf(i), i));
+      model.set(name(keyOf(i)), i);
+    }
+    await Promise.all(p);
+    for (let j = 0; j < 100; j++) {
+      const k = keyOf(rng.int(2000));
+      const copy = typeof k === 'string' ? k : k.slice();
+      t.is(s.get(k), model.get(name(k)), name(k));
+      t.is(s.has(k), model.has(name(k)), name(k));
+      // A byte key is read, never written.
+      if (typeof k !== 'string') t.deepEqual(k, copy);
+    }
+  }
+  await db.close();
 });

@@ -6,7 +6,7 @@
 import { ForestError } from '../errors.js';
 import type { Cursor, RangeOptions as TrieRange } from '../hbtrie/index.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
-import { decodeValueAt, keyAt, keyBytes, keyFromRecord, latin1, type Key, type KeyBytes, type Value } from './codec.js';
+import { decodeValueAt, keyAt, keyBytes, keyFromRecord, latin1, lookupKey, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
 import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
 import { EMPTY_SPAN, type WalEntry, type WalSpan, type WalView } from './wal-index.js';
@@ -64,7 +64,7 @@ export class StoreReader {
 
   /** The value, or undefined. Synchronous: a cache miss reads the device in place. */
   get(key: Key): Value | undefined {
-    const k = keyBytes(key);
+    const k = lookupKey(key);
     this.assertOpen();
     const e = this.view.wal.get(k.str, k.bytes);
     if (e) return e.deleted ? undefined : this.valueOf(e);
@@ -89,7 +89,7 @@ export class StoreReader {
   }
 
   has(key: Key): boolean {
-    return this.version(keyBytes(key)) !== undefined;
+    return this.version(lookupKey(key)) !== undefined;
   }
 
   getMany(keys: readonly Key[]): (Value | undefined)[] {
