@@ -1,0 +1,52 @@
+// Sync get against the WAL's size: after a random-order load (the suite's: N keys `user:%09d`,
+// 100-byte values, batches of 1,000) the WAL holds tens of thousands of entries. Times gets of
+// keys the WAL holds and of keys it does not, then the same keys after a checkpoint (empty
+// WAL): a get that misses the WAL should cost what it costs with no WAL at all.
+//   npx tsx bench/engine-wal-get.ts [keys=200000] [rounds=3]
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { open } from '../src/index.js';
+import { permutation, randomIndices, randomValues, userKeys } from './suite/data.js';
+
+const N = Number(process.argv[2] ?? 200000);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const keys = userKeys(N);
+const values = randomValues(N, 100, 42, 1);
+const order = permutation(N, 42, 2);
+mkdirSync(join(process.cwd(), '.bench-tmp'), { recursive: true });
+const tmp = mkdtempSync(join(process.cwd(), '.bench-tmp', 'walget-'));
+try {
+  const db = await open(join(tmp, 'f.forest'), { size: '8GiB', durability: 'relaxed' });
+  const s = db.store('bench');
+  for (let i = 0; i < N; i += 1000) {
+    const p: Promise<number>[] = [];
+    for (let j = i; j < Math.min(N, i + 1000); j++) p.push(s.put(keys[order[j]!]!, values[order[j]!]!));
+    await Promise.all(p);
+  }
+  // Which keys the WAL holds: those written since the last index flush, the load's last ones.
+  const walEntries = db.stats().walEntries;
+  const inWal = new Set(order.slice(N - walEntries));
+  const hit: number[] = [];
+  const miss: number[] = [];
+  for (let i = 0; i < N; i++) (inWal.has(i) ? hit : miss).push(i);
+  const pick = (from: number[], stream: number): number[] => from.length === 0 ? [] : randomIndices(100000, from.length, 7, stream).map((x) => from[x]!);
+  const hits = pick(hit, 1);
+  const misses = pick(miss, 2);
+  const time = (idx: number[]): string => {
+    if (idx.length === 0) return '     —';
+    const t = process.hrtime.bigint();
+    let found = 0;
+    for (const i of idx) if (s.get(keys[i]!) !== undefined) found++;
+    if (found !== idx.length) throw new Error(`found ${found} of ${idx.length}`);
+    return (Number(process.hrtime.bigint() - t) / idx.length).toFixed(0).padStart(6);
+  };
+  console.log(`${N} keys, ${walEntries} in the WAL after the load; ns per get (100,000 random gets of each kind)`);
+  console.log('round  WAL: key in WAL  key not in WAL | after checkpoint: same keys');
+  const before: string[][] = [];
+  for (let r = 0; r < ROUNDS; r++) before.push([time(hits), time(misses)]);
+  await db.checkpoint();
+  for (let r = 0; r < ROUNDS; r++) console.log(`${String(r + 1).padStart(5)}  ${before[r]![0]}         ${before[r]![1]}         |                   ${time(hits)}  ${time(misses)}`);
+  await db.close();
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
