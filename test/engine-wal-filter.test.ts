@@ -1,8 +1,9 @@
-// The WAL index's key filter (key-filter.ts): a get answers exactly what a Map would, through
+// The WAL index (wal-index.ts) and its key filter (key-filter.ts): a get answers exactly what a
+// Map would, ranges and a flush's sorted view what a sorted model would, through
 // growth (the filter rebuilt larger), writes after a freeze (the filter shared), and clear; the filter
 // answers "absent" for most absent keys (else it would filter nothing); long keys hash their
 // ends only, so keys differing in the middle still get the right answer.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { KeyFilter } from '../src/engine/key-filter.js';
 import { WalIndex, type WalEntry } from '../src/engine/wal-index.js';
 import { Prng } from './helpers/engine.js';
@@ -24,6 +25,43 @@ function randomKey(rng: Prng): Uint8Array {
   }
   if (kind === 2) return Uint8Array.from({ length: 1 + rng.int(12) }, () => (rng.int(2) ? 0xff : 0));
   return new TextEncoder().encode('user:' + String(rng.int(5000)).slice(0, 1 + rng.int(4)));
+}
+
+/** Ranges and sortedWith against the model; a live span keeps its entries through later writes. */
+function checkRanges(t: ExecutionContext, wal: WalIndex, model: Map<string, number>, rng: Prng): void {
+  for (let r = 0; r < 5; r++) {
+    const keys = [...model.keys()].sort();
+    const lo = rng.int(3) === 0 ? null : Buffer.from(randomKey(rng)).toString('latin1');
+    const hi = rng.int(3) === 0 ? null : Buffer.from(randomKey(rng)).toString('latin1');
+    const loInc = rng.int(2) === 0;
+    const hiInc = rng.int(2) === 0;
+    const want = keys.filter((k) => (lo === null || k > lo || (loInc && k === lo)) && (hi === null || k < hi || (hiInc && k === hi)));
+    const span = wal.range(lo, loInc, hi, hiInc);
+    const got = Array.from({ length: span.length }, (_, i) => span.at(i));
+    t.deepEqual(got.map((e) => e.str), want);
+    t.deepEqual(got.map((e) => e.seq), want.map((k) => model.get(k)));
+    // Writes while the span is held (a new key, a replaced one) leave it as it was.
+    if (want.length > 0) {
+      const k = Buffer.from(want[0]!, 'latin1');
+      wal.set(entry(k, 1e9 + r));
+      wal.set(entry(Uint8Array.of(0x61, r), 1e9 + r));
+      t.deepEqual(Array.from({ length: span.length }, (_, i) => span.at(i).seq), want.map((x) => model.get(x)));
+      model.set(want[0]!, 1e9 + r);
+      model.set(Buffer.from(Uint8Array.of(0x61, r)).toString('latin1'), 1e9 + r);
+    }
+    span.release?.();
+  }
+  // A flush's view: the entries in order, a commit's newer entries (some new keys) first.
+  const extra = new Map<string, WalEntry>();
+  for (let j = 0; j < 20; j++) {
+    const k = randomKey(rng);
+    extra.set(Buffer.from(k).toString('latin1'), entry(k, 2e9 + j));
+  }
+  const merged = new Map(model);
+  for (const [k, e] of extra) merged.set(k, e.seq);
+  const flat = wal.sortedWith(extra);
+  t.deepEqual(flat.map((e) => e.str), [...merged.keys()].sort());
+  t.deepEqual(flat.map((e) => e.seq), [...merged.keys()].sort().map((k) => merged.get(k)));
 }
 
 const lookup = (w: { get(s: string, b: Uint8Array): WalEntry | undefined }, k: Uint8Array): number | undefined => w.get(Buffer.from(k).toString('latin1'), k)?.seq;
@@ -57,6 +95,7 @@ test('WAL get answers as a Map does, through growth, freezes and clears', (t) =>
       wal.clear();
       model = new Map();
     }
+    if (i % 3000 === 0) checkRanges(t, wal, model, rng);
   }
   // Every key written is found, the last write's version.
   for (const [s, seq] of model) t.is(lookup(wal, Buffer.from(s, 'latin1')), seq);
