@@ -97,6 +97,35 @@ test('a snapshot open across a compaction keeps its view; the space is reused on
   await db.close();
 });
 
+test('iterators pin by count: every one opened at a commit must finish before its space is reused', async (t) => {
+  const db = await open(await testImage(16 << 20).open(), OPTS);
+  const s = db.store();
+  for (let i = 0; i < 100; i++) await s.put(`k${i}`, i);
+  const held: IterableIterator<unknown>[] = [];
+  // Two at one commit, then one at each of 20 later commits (pins of finished iterators are
+  // pruned as others pile up); all but the first two finish at once.
+  const a = s.range();
+  const b = s.range();
+  a.next();
+  b.next();
+  for (let j = 0; j < 20; j++) {
+    await s.put(`k${j}`, -j);
+    const it = s.range({ limit: 3 });
+    it.next();
+    held.push(it);
+  }
+  for (const it of held) [...it];
+  for (let i = 0; i < 100; i++) await s.put(`k${i}`, i + 1000);
+  t.false((await db.compact()).reclaimed, 'two open iterators hold the space');
+  [...a];
+  await s.put('x', 1);
+  t.false((await db.compact()).reclaimed, 'one open iterator still holds it');
+  t.is([...b].length, 99, 'it reads its own view to the end');
+  await s.put('y', 1);
+  t.true((await db.compact()).reclaimed);
+  await db.close();
+});
+
 memoryOnly(test)('a crash at any point of a compaction leaves the state as it was', async (t) => {
   const base = new FaultyDevice(8 << 20, { seed: 3 });
   let db = await open(base, OPTS);

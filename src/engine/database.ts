@@ -211,7 +211,8 @@ export class Database {
 
   private queue: PendingBatch[] = [];
   private readonly snapshots = new Set<Snapshot>();
-  private readonly pins = new Map<object, number>();
+  /** Live iterators by the commit they were opened at: commit → how many are open (0s pruned lazily). */
+  private readonly pins = new Map<number, number>();
   private committing: Promise<void> | null = null;
   private scheduled = false;
   private failed: ForestError | null = null;
@@ -1181,17 +1182,28 @@ export class Database {
   /** Whether no open snapshot or live iterator predates commit `commit`. */
   private canReclaimAt(commit: number): boolean {
     for (const s of this.snapshots) if (s.commit < commit) return false;
-    for (const c of this.pins.values()) if (c < commit) return false;
+    for (const [c, open] of this.pins) if (open > 0 && c < commit) return false;
     return true;
   }
 
-  /** @internal Holds reuse of freed space back for an iterator over the live view; returns its release. */
-  pin(): () => void {
-    const token = {};
-    this.pins.set(token, this.lastCommit);
-    return () => {
-      this.pins.delete(token);
-    };
+  /**
+   * @internal Holds reuse of freed space back for an iterator over the live view; returns the
+   * commit to unpin (once). A count per commit, not an object per iterator: seeks open and
+   * close one each, and a count that drops to 0 stays until pins of other commits pile up.
+   */
+  pin(): number {
+    const c = this.lastCommit;
+    const pins = this.pins;
+    const open = pins.get(c);
+    if (open === undefined && pins.size >= 16) for (const [k, n] of pins) if (n === 0) pins.delete(k);
+    pins.set(c, (open ?? 0) + 1);
+    return c;
+  }
+
+  /** @internal Ends one pin() of `commit`. */
+  unpin(commit: number): void {
+    const open = this.pins.get(commit);
+    if (open !== undefined && open > 0) this.pins.set(commit, open - 1);
   }
 
   private canReclaim(): boolean {

@@ -54,8 +54,8 @@ export class StoreReader {
     protected readonly db: Database,
     /** @internal */ readonly view: StoreView,
     private readonly assertOpen: () => void,
-    /** For a live view: keeps compaction from reusing what an open iterator may still read. */
-    private readonly pin: (() => () => void) | null = null,
+    /** A live view: an open iterator pins the log (db.pin) so compaction does not reuse what it may still read. */
+    private readonly live = false,
   ) {}
 
   get name(): string {
@@ -227,21 +227,14 @@ export class StoreReader {
       try {
         cursor = db.trieIndex.range(root, o);
       } catch (e) {
-        wal.release?.();
+        wal.release();
         throw db.toError(e);
       }
     }
-    const unpin = this.pin?.() ?? null;
-    const walRelease = wal.release;
-    const release = unpin || walRelease
-      ? (): void => {
-        unpin?.();
-        walRelease?.();
-      }
-      : null;
-    const it = new MergeIterator<T>(db, this, wal, cursor, b.reverse, b.limit, withDeleted, make, release);
+    const hold = this.live || wal.held ? new Hold(this.live ? db : null, this.live ? db.pin() : 0, wal) : null;
+    const it = new MergeIterator<T>(db, this, wal, cursor, b.reverse, b.limit, withDeleted, make, hold);
     // An iterator dropped unfinished releases its pin (and WAL hold) when it is collected.
-    if (release) releaseOnCollect(it);
+    if (hold) releaseOnCollect(it);
     return it;
   }
 
@@ -296,7 +289,7 @@ class MergeIterator<T> implements Generator<T> {
     private readonly withDeleted: boolean,
     private readonly make: Make,
     /** @internal Set until the iterator ends (read by releaseOnCollect). */
-    public release: (() => void) | null,
+    public hold: Hold | null,
   ) {
     this.indexEnded = cursor === null;
   }
@@ -329,10 +322,10 @@ class MergeIterator<T> implements Generator<T> {
     this.done = true;
     this.rec = null;
     this.we = null;
-    const r = this.release;
-    if (r !== null) {
-      this.release = null;
-      r();
+    const h = this.hold;
+    if (h !== null) {
+      this.hold = null;
+      h.release();
     }
   }
 
@@ -415,7 +408,33 @@ function compareAt(a: Uint8Array, buf: Uint8Array, start: number, end: number): 
   return a.length - bl;
 }
 
-const unpinOnCollect = new FinalizationRegistry<() => void>((release) => release());
+/**
+ * What an open iterator holds: a pin on the live log (db.pin) and its WAL span's hold on a
+ * live WAL index. Released once, when the iterator ends or, if dropped open, is collected (the
+ * registry's held value must not reference the iterator, so this is an object of its own).
+ */
+class Hold {
+  constructor(
+    private db: Database | null,
+    private readonly commit: number,
+    private span: WalSpan | null,
+  ) {}
+
+  release(): void {
+    const db = this.db;
+    if (db !== null) {
+      this.db = null;
+      db.unpin(this.commit);
+    }
+    const s = this.span;
+    if (s !== null) {
+      this.span = null;
+      s.release();
+    }
+  }
+}
+
+const unpinOnCollect = new FinalizationRegistry<Hold>((hold) => hold.release());
 
 /*
  * Registering with a FinalizationRegistry cost ~0.4 µs per range() and kept every iterator
@@ -435,7 +454,7 @@ function releaseOnCollect(it: MergeIterator<unknown>): void {
   if (unregistered.length === 0) queueMicrotask(registerOpen);
   else if (unregistered.length >= unregisteredCap) {
     // A long synchronous run making many iterators: keep only those still open.
-    unregistered = unregistered.filter((x) => x.release !== null);
+    unregistered = unregistered.filter((x) => x.hold !== null);
     unregisteredCap = Math.max(1024, 2 * unregistered.length);
   }
   unregistered.push(it);
@@ -445,7 +464,7 @@ function registerOpen(): void {
   const list = unregistered;
   unregistered = [];
   unregisteredCap = 1024;
-  for (const it of list) if (it.release !== null) unpinOnCollect.register(it, it.release);
+  for (const it of list) if (it.hold !== null) unpinOnCollect.register(it, it.hold);
 }
 
 /** A version built from an indexed record. */

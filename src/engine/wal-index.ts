@@ -39,11 +39,13 @@ export interface WalView {
 export interface WalSpan {
   readonly length: number;
   at(i: number): WalEntry;
-  /** Ends the span's hold on a live WAL index (see WalIndex.range); idempotent. */
-  release?: () => void;
+  /** Whether the span holds a live WAL index (see WalIndex.span) until released. */
+  readonly held: boolean;
+  /** Ends the span's hold on a live WAL index; idempotent. */
+  release(): void;
 }
 
-export const EMPTY_SPAN: WalSpan = { length: 0, at: () => { throw new RangeError('empty WAL span'); } };
+export const EMPTY_SPAN: WalSpan = { length: 0, held: false, at: () => { throw new RangeError('empty WAL span'); }, release: () => {} };
 
 abstract class SortedWal implements WalView {
   protected abstract map: Map<string, WalEntry>;
@@ -111,21 +113,40 @@ abstract class SortedWal implements WalView {
   }
 
   protected span(s: readonly WalEntry[], from: number, length: number): WalSpan {
-    return new ArraySpan(s, from, length, undefined);
+    return new ArraySpan(s, from, length, null);
   }
 }
 
-/** Entries [from, from + length) of a sorted array, which must not change while in use. */
+/**
+ * Entries [from, from + length) of a sorted array, which must not change while in use: a
+ * span of a live WAL index holds it (its `owner`) until released, so that writes copy.
+ */
 class ArraySpan implements WalSpan {
+  private readonly map: Map<string, WalEntry> | null;
+
   constructor(
     private readonly s: readonly WalEntry[],
     private readonly from: number,
     readonly length: number,
-    readonly release: (() => void) | undefined,
-  ) {}
+    private owner: WalIndex | null,
+  ) {
+    this.map = owner === null ? null : owner.hold();
+  }
 
   at(i: number): WalEntry {
     return this.s[this.from + i]!;
+  }
+
+  get held(): boolean {
+    return this.owner !== null;
+  }
+
+  release(): void {
+    const o = this.owner;
+    if (o !== null) {
+      this.owner = null;
+      o.unhold(this.map!);
+    }
   }
 }
 
@@ -221,7 +242,13 @@ export class WalIndex extends SortedWal {
   }
 
   freeze(): FrozenWal {
-    return new FrozenWal(this.map, this.sorted, this.filter, this.hold());
+    const map = this.hold();
+    let released = false;
+    return new FrozenWal(this.map, this.sorted, this.filter, () => {
+      if (released) return;
+      released = true;
+      this.unhold(map);
+    });
   }
 
   /**
@@ -229,18 +256,17 @@ export class WalIndex extends SortedWal {
    * it: it holds them like a frozen view until its iterator ends, and a write meanwhile copies.
    */
   protected override span(s: readonly WalEntry[], from: number, length: number): WalSpan {
-    return new ArraySpan(s, from, length, this.hold());
+    return new ArraySpan(s, from, length, this);
   }
 
-  /** Makes the next write copy the map first; the returned function ends the hold (once). */
-  private hold(): () => void {
-    const map = this.map;
+  /** Makes the next write copy the map first; returns the map held, for unhold (once per hold). */
+  hold(): Map<string, WalEntry> {
     this.holders++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (this.map === map && this.holders > 0) this.holders--;
-    };
+    return this.map;
+  }
+
+  /** Ends one hold of `map` (a write since has copied, and nothing more is owed to it then). */
+  unhold(map: Map<string, WalEntry>): void {
+    if (this.map === map && this.holders > 0) this.holders--;
   }
 }
