@@ -91,6 +91,10 @@ test('WAL get answers as a Map does, through growth, freezes and clears', (t) =>
         const q = randomKey(rng);
         t.is(lookup(f.view, q), f.model.get(Buffer.from(q).toString('latin1')));
       }
+      // And its ranges (its own merge of what was pending when it was frozen).
+      const all = f.view.range(null, true, null, true);
+      const sorted = [...f.model.keys()].sort();
+      t.deepEqual(Array.from({ length: all.length }, (_, x) => all.at(x).seq), sorted.map((k) => f.model.get(k)));
     } else if (i > 40_000 && rng.int(4) === 0) {
       wal.clear();
       model = new Map();
