@@ -166,3 +166,38 @@ export function findChildFrom(node: BNode, kw: Int32Array, C: number, from: numb
 export function findExact(node: BNode, kw: Int32Array, C: number): number {
   return findExactAt(node.dv, node.u8, node.ko, node.n, kw, C);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Chunk size 8 (the default), for lookups: the key chunk is two words (k0, k1) held in
+// registers, and a probe reads the second word only when the first ones are equal.
+
+/** upperBoundAt for C = 8: the first of chunks [lo, hi) at ko that is > the key chunk (hi if none). */
+export function upperBound8(dv: DataView, ko: number, lo: number, hi: number, k0: number, k1: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const o = ko + 8 * mid;
+    const c0 = dv.getInt32(o, false) ^ SIGN;
+    if (c0 < k0 || (c0 === k0 && (dv.getInt32(o + 4, false) ^ SIGN) <= k1)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** findExactIn for C = 8: the index of the chunk equal to the key chunk among [lo, hi), or -1. */
+export function findExact8(dv: DataView, ko: number, lo: number, hi: number, k0: number, k1: number): number {
+  let z = hi - 1;
+  while (lo <= z) {
+    const mid = (lo + z) >> 1;
+    const o = ko + 8 * mid;
+    const c0 = dv.getInt32(o, false) ^ SIGN;
+    if (c0 < k0) lo = mid + 1;
+    else if (c0 > k0) z = mid - 1;
+    else {
+      const c1 = dv.getInt32(o + 4, false) ^ SIGN;
+      if (c1 < k1) lo = mid + 1;
+      else if (c1 > k1) z = mid - 1;
+      else return mid;
+    }
+  }
+  return -1;
+}

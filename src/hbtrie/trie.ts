@@ -13,12 +13,12 @@
  */
 
 import { Batch, type BatchOp, type BatchResult, checkOps } from './batch.js';
-import { findExactIn, keyWords, upperBoundAt } from './btree.js';
+import { findExact8, findExactIn, keyWords, upperBound8, upperBoundAt } from './btree.js';
 import { Core, type HBTrieOptions } from './core.js';
 import { HBTrieError } from './errors.js';
 import { checkKey, cmpKeyChunk, keysEqual } from './keys.js';
 import { check, collectNodes, type CheckOptions, type TrieStats } from './inspect.js';
-import { FLAG_EXTERNAL_PREFIX, FLAG_ROOT, HEADER_SIZE, HOT_MARK, KIDS_MARK, rd32, readPtr, SIDE_REF, TRIE_HEADER_SIZE, TYPE_INTERNAL } from './node.js';
+import { FLAG_EXTERNAL_PREFIX, FLAG_ROOT, HEADER_SIZE, HOT_MARK, KIDS_MARK, readPtr, SIDE_REF, TRIE_HEADER_SIZE, TYPE_INTERNAL } from './node.js';
 import { sampledRange, sampleCount } from './samples.js';
 import { Cursor, type RangeOptions } from './iterator.js';
 import type { BNode } from './node.js';
@@ -81,21 +81,29 @@ export class HBTrie {
     let pslot = 0;
     let L = 0;
     for (;;) {
-      u8[b + HOT_MARK] = 1;
+      // (Written only when clear: a lookup leaves the node's cache line clean.)
+      if (u8[b + HOT_MARK] === 0) u8[b + HOT_MARK] = 1;
       const n = u8[b + 6]! | (u8[b + 7]! << 8);
       const flags = u8[b + 13]!;
       let ko = b + HEADER_SIZE;
       if ((flags & FLAG_ROOT) !== 0) {
         // A trie node's root: its level, and the skipped prefix.
-        L = rd32(u8, b + 16);
-        const st = L - rd32(u8, b + 20);
+        L = dv.getUint32(b + 16, true);
+        const st = L - dv.getUint32(b + 20, true);
         ko += TRIE_HEADER_SIZE;
         if ((flags & FLAG_EXTERNAL_PREFIX) !== 0) {
           ko += 8;
           const P = core.load(pdv === null ? root : readPtr(pdv, pslot)).prefix;
           for (let p = st, o = 0; p < L; p++, o += C) if (cmpKeyChunk(key, p, C, P, o) !== 0) return undefined;
         } else {
-          for (let p = st; p < L; p++, ko += C) if (cmpKeyChunk(key, p, C, u8, ko) !== 0) return undefined;
+          // The prefix's chunks are all continuing ones (marker C): a key that ends within
+          // them does not match, and one that does not compares key bytes only.
+          const D = C - 1;
+          if (key.length <= L * D) return undefined;
+          for (let p = st; p < L; p++, ko += C) {
+            if (u8[ko + D] !== C) return undefined;
+            for (let j = 0, q = p * D; j < D; j++) if (key[q + j] !== u8[ko + j]) return undefined;
+          }
         }
         keyWords(key, L, C, kw);
       }
@@ -118,10 +126,10 @@ export class HBTrie {
       }
       let i: number;
       if (internal) {
-        i = upperBoundAt(dv, u8, ko, hi, kw, C, lo) - 1;
+        i = (C === 8 ? upperBound8(dv, ko, lo, hi, kw[0]!, kw[1]!) : upperBoundAt(dv, u8, ko, hi, kw, C, lo)) - 1;
         if (i < 0) i = 0;
       } else {
-        i = findExactIn(dv, u8, ko, lo, hi, kw, C);
+        i = C === 8 ? findExact8(dv, ko, lo, hi, kw[0]!, kw[1]!) : findExactIn(dv, u8, ko, lo, hi, kw, C);
         if (i < 0) return undefined;
         if (dv.getInt32(po + 8 * i + 4, true) >= 0) return readPtr(dv, po + 8 * i); // a value
       }
