@@ -336,7 +336,7 @@ class MergeIterator<T> implements Generator<T> {
     const withDeleted = this.withDeleted;
     while (this.produced < this.limit) {
       if (this.rec === null && !this.indexEnded) this.readIndexed();
-      // The WAL's current entry, looked up once (a span's at() is a map lookup).
+      // The WAL's current entry, read once per step from the span.
       let we = this.we;
       if (we === undefined) we = this.we = this.w < n ? wal.at(reverse ? n - 1 - this.w : this.w) : null;
       const t = this.rec;
