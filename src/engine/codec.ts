@@ -42,21 +42,24 @@ export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
   throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
 }
 
-/** Reused arrays, one per key length, for lookupKey. */
+/**
+ * Views of one reused buffer, one per key length seen, for lookupKey: every view aliases the
+ * same bytes, which is safe because a lookup is done with them before the next one starts.
+ */
+const lookupMemory = new Uint8Array(MAX_KEY_LENGTH);
 const lookupScratch: Uint8Array[] = [];
-const LOOKUP_SCRATCH_MAX = 128;
 
 /**
  * keyBytes for a lookup that is done with the key before it returns (a synchronous get or
- * has): an ASCII string key up to LOOKUP_SCRATCH_MAX bytes is written into a reused array of
- * its length, and a byte-array key is used as it is, not copied. A new array per get was about
- * 120 ns of a 2 µs get. The bytes must not be kept: the next lookup overwrites them.
+ * has): an ASCII string key is written into a reused array of its length, and a byte-array
+ * key is used as it is, not copied. A new array per get was about 120 ns of a 2 µs get. The
+ * bytes must not be kept: the next lookup overwrites them.
  */
 export function lookupKey(key: Key): KeyBytes {
   if (typeof key === 'string') {
     const n = key.length;
-    if (n > 0 && n <= LOOKUP_SCRATCH_MAX) {
-      const bytes = (lookupScratch[n] ??= new Uint8Array(n));
+    if (n > 0 && n <= MAX_KEY_LENGTH) {
+      const bytes = (lookupScratch[n] ??= lookupMemory.subarray(0, n));
       if (copyAscii(key, bytes)) return { bytes, str: key, isString: true };
     }
     return keyBytes(key);
