@@ -5,9 +5,7 @@
 // allocation volume the scavenger pays for), then five times timed.
 //   npx tsx bench/engine-seek-alloc.ts [len=1]
 import { Session } from 'node:inspector/promises';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { open } from '../src/index.js';
+import { loadedStore } from './loaded-store.js';
 import { permutation, randomIndices, randomValues, userKeys } from './suite/data.js';
 
 const N = 200000;
@@ -15,16 +13,8 @@ const LEN = Number(process.argv[2] ?? 1);
 const keys = userKeys(N);
 const values = randomValues(N, 100, 42, 1);
 const order = permutation(N, 42, 2);
-mkdirSync(join(process.cwd(), '.bench-tmp'), { recursive: true });
-const tmp = mkdtempSync(join(process.cwd(), '.bench-tmp', 'seek-'));
+const { db, store: s, close } = await loadedStore('seek', keys, values, order);
 try {
-  const db = await open(join(tmp, 'f.forest'), { size: '8GiB', durability: 'relaxed' });
-  const s = db.store('bench');
-  for (let i = 0; i < N; i += 1000) {
-    const p: Promise<number>[] = [];
-    for (let j = i; j < Math.min(N, i + 1000); j++) p.push(s.put(keys[order[j]!]!, values[order[j]!]!));
-    await Promise.all(p);
-  }
   const seeks = randomIndices(20000, N, 42, 4);
   const run = (): number => {
     let n = 0;
@@ -50,7 +40,6 @@ try {
   for (let r = 0; r < 5; r++) run();
   const us = Number(process.hrtime.bigint() - t) / 5 / seeks.length / 1000;
   console.log(`seek + ${LEN}: ${(bytes / seeks.length).toFixed(0)} bytes allocated per seek, ${us.toFixed(2)} µs per seek (WAL ${db.stats().walEntries} entries)`);
-  await db.close();
 } finally {
-  rmSync(tmp, { recursive: true, force: true });
+  await close();
 }

@@ -5,9 +5,7 @@
 // the first range() after the load (it sorts what the WAL holds) and after each of a few
 // out-of-order writes (it merges them in), and a full scan.
 //   npx tsx bench/engine-wal-get.ts [keys=200000] [rounds=3]
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { open } from '../src/index.js';
+import { loadedStore } from './loaded-store.js';
 import { permutation, randomIndices, randomValues, userKeys } from './suite/data.js';
 
 const N = Number(process.argv[2] ?? 200000);
@@ -15,23 +13,15 @@ const ROUNDS = Number(process.argv[3] ?? 3);
 const keys = userKeys(N);
 const values = randomValues(N, 100, 42, 1);
 const order = permutation(N, 42, 2);
-mkdirSync(join(process.cwd(), '.bench-tmp'), { recursive: true });
-const tmp = mkdtempSync(join(process.cwd(), '.bench-tmp', 'walget-'));
+const { db, store: s, close } = await loadedStore('walget', keys, values, order);
 try {
-  const db = await open(join(tmp, 'f.forest'), { size: '8GiB', durability: 'relaxed' });
-  const s = db.store('bench');
-  for (let i = 0; i < N; i += 1000) {
-    const p: Promise<number>[] = [];
-    for (let j = i; j < Math.min(N, i + 1000); j++) p.push(s.put(keys[order[j]!]!, values[order[j]!]!));
-    await Promise.all(p);
-  }
   // Which keys the WAL holds: those written since the last index flush, the load's last ones.
   const walEntries = db.stats().walEntries;
   const inWal = new Set(order.slice(N - walEntries));
   const hit: number[] = [];
   const miss: number[] = [];
   for (let i = 0; i < N; i++) (inWal.has(i) ? hit : miss).push(i);
-  const pick = (from: number[], stream: number): number[] => from.length === 0 ? [] : randomIndices(100000, from.length, 7, stream).map((x) => from[x]!);
+  const pick = (from: number[], stream: number): number[] => from.length === 0 ? [] : Array.from(randomIndices(100000, from.length, 7, stream), (x) => from[x]!);
   const hits = pick(hit, 1);
   const misses = pick(miss, 2);
   const ms = (t: bigint): string => (Number(process.hrtime.bigint() - t) / 1e6).toFixed(1);
@@ -61,7 +51,6 @@ try {
   for (let r = 0; r < ROUNDS; r++) before.push([time(hits), time(misses)]);
   await db.checkpoint();
   for (let r = 0; r < ROUNDS; r++) console.log(`${String(r + 1).padStart(5)}  ${before[r]![0]}         ${before[r]![1]}         |                   ${time(hits)}  ${time(misses)}`);
-  await db.close();
 } finally {
-  rmSync(tmp, { recursive: true, force: true });
+  await close();
 }
