@@ -36,7 +36,7 @@ export function keyBytes(key: Key, maxLength = MAX_KEY_LENGTH): KeyBytes {
       const bytes = allocBytes(n);
       if (copyAscii(key, bytes)) return { bytes, str: key, isString: true };
     }
-    return checked(Buffer.from(key, 'utf8'), true, maxLength);
+    return utf8Key(key, maxLength);
   }
   if (key instanceof Uint8Array) return checked(copyBytes(key), false, maxLength);
   throw new ForestError('INVALID_ARGUMENT', `a key must be a string or a Uint8Array, got ${describe(key)}`);
@@ -62,10 +62,15 @@ export function lookupKey(key: Key): KeyBytes {
       const bytes = (lookupScratch[n] ??= lookupMemory.subarray(0, n));
       if (copyAscii(key, bytes)) return { bytes, str: key, isString: true };
     }
-    return keyBytes(key);
+    return utf8Key(key, MAX_KEY_LENGTH);
   }
   if (key instanceof Uint8Array) return checked(key, false, MAX_KEY_LENGTH);
   return keyBytes(key);
+}
+
+/** A string key that is not (all) ASCII, or empty, or too long: its UTF-8 bytes, checked. */
+function utf8Key(key: string, maxLength: number): KeyBytes {
+  return checked(Buffer.from(key, 'utf8'), true, maxLength);
 }
 
 /** Copies the string's char codes into `bytes` (its length); true if all were ASCII. */

@@ -231,7 +231,8 @@ export class StoreReader {
         throw db.toError(e);
       }
     }
-    const hold = this.live || wal.held ? new Hold(this.live ? db : null, this.live ? db.pin() : 0, wal) : null;
+    // A live view pins the log; a span of a live WAL index holds it (both released by the Hold).
+    const hold = this.live ? new Hold(db, db.pin(), wal) : wal.held ? new Hold(null, 0, wal) : null;
     const it = new MergeIterator<T>(db, this, wal, cursor, b.reverse, b.limit, withDeleted, make, hold);
     // An iterator dropped unfinished releases its pin (and WAL hold) when it is collected.
     if (hold) releaseOnCollect(it);

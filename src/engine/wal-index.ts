@@ -77,27 +77,15 @@ abstract class SortedWal implements WalView {
     return this.map.values();
   }
 
-  /** Every entry in key order, with `extra` (a commit's newer entries) taking precedence. */
-  sortedWith(extra: ReadonlyMap<string, WalEntry> | undefined): WalEntry[] {
+  /**
+   * Every entry in key order, with `extra` (a commit's newer entries) taking precedence. The
+   * result is the index's own array when there is no `extra`: read it, do not keep it.
+   */
+  sortedWith(extra: ReadonlyMap<string, WalEntry> | undefined): readonly WalEntry[] {
     const sorted = this.sortedEntries();
-    if (!extra || extra.size === 0) return sorted.slice();
-    const added: string[] = [];
-    for (const k of extra.keys()) if (!this.map.has(k)) added.push(k);
+    if (!extra || extra.size === 0) return sorted;
     // The engine's keys are latin1 strings: the default sort is byte order, natively.
-    added.sort();
-    const out = new Array<WalEntry>(sorted.length + added.length);
-    let i = 0;
-    let j = 0;
-    let o = 0;
-    while (i < sorted.length || j < added.length) {
-      if (j === added.length || (i < sorted.length && sorted[i]!.str < added[j]!)) {
-        const e = sorted[i++]!;
-        out[o++] = extra.get(e.str) ?? e;
-      } else {
-        out[o++] = extra.get(added[j++]!)!;
-      }
-    }
-    return out;
+    return mergeNewest(sorted, [...extra.keys()].sort(), (k) => extra.get(k)!);
   }
 
   /** `sorted` with `pending` merged in. New arrays: views frozen earlier may share the old ones. */
@@ -110,25 +98,10 @@ abstract class SortedWal implements WalView {
       this.sorted = out;
       this.pending = [];
     } else if (this.pending.length > 0) {
-      const s = this.sorted;
       const p = this.pending;
       const keys = new Array<string>(p.length);
       for (let i = 0; i < p.length; i++) keys[i] = p[i]!.str;
-      keys.sort();
-      const out: WalEntry[] = [];
-      let i = 0;
-      let j = 0;
-      while (i < s.length || j < keys.length) {
-        if (j < keys.length && (i === s.length || keys[j]! <= s[i]!.str)) {
-          const k = keys[j]!;
-          while (j < keys.length && keys[j] === k) j++;
-          if (i < s.length && s[i]!.str === k) i++;
-          out.push(map.get(k)!);
-        } else {
-          out.push(s[i++]!);
-        }
-      }
-      this.sorted = out;
+      this.sorted = mergeNewest(this.sorted, keys.sort(), (k) => map.get(k)!);
       this.pending = [];
     }
     return this.sorted;
@@ -178,6 +151,27 @@ class ArraySpan implements WalSpan {
       o.unhold(this.map!);
     }
   }
+}
+
+/**
+ * Sorted entries `s` with the keys `keys` (sorted; a key may repeat, and may be in `s` too)
+ * merged in: each of those keys once, as `newest` gives it, in place of any entry of `s`.
+ */
+function mergeNewest(s: readonly WalEntry[], keys: readonly string[], newest: (key: string) => WalEntry): WalEntry[] {
+  const out: WalEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < s.length || j < keys.length) {
+    if (j < keys.length && (i === s.length || keys[j]! <= s[i]!.str)) {
+      const k = keys[j]!;
+      while (j < keys.length && keys[j] === k) j++;
+      if (i < s.length && s[i]!.str === k) i++;
+      out.push(newest(k));
+    } else {
+      out.push(s[i++]!);
+    }
+  }
+  return out;
 }
 
 function* keysOf(map: Map<string, WalEntry>): Generator<Uint8Array> {
