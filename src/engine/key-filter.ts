@@ -2,7 +2,8 @@
  * A Bloom filter over the WAL index's keys (their bytes), so that a read of a key the WAL
  * does not hold skips the Map lookup. After a random-order load the WAL may hold ~57,000
  * entries (see WAL_GROWTH in database.ts) and most gets miss it: a miss in a Map that size
- * cost ~570 ns of a ~2.9 µs get (bench/read-compare.ts), two probes into this filter a few ns.
+ * cost ~570 ns of a ~2.9 µs get (the probe that became bench/engine-wal-get.ts), two probes
+ * into this filter a few ns.
  *
  * Two bits per key from one 32-bit hash, at least 16 bits per key (false positives ≲ 1.5%,
  * and they only cost the Map lookup). The filter never forgets: the WAL index only grows
