@@ -14,6 +14,8 @@ export class BlockCache {
   private readonly lru: LRUCache<number, Uint8Array>;
   hits = 0;
   misses = 0;
+  /** The highest block number ever cached: no block above it can be in the cache. */
+  private highest = -1;
 
   constructor(readonly maxBytes: number, readonly blockSize: number) {
     this.lru = new LRUCache<number, Uint8Array>({
@@ -44,6 +46,7 @@ export class BlockCache {
     if (written) markVerified(data);
     else markImmutable(data);
     this.lru.set(block, data);
+    if (block > this.highest) this.highest = block;
   }
 
   /**
@@ -55,7 +58,20 @@ export class BlockCache {
     const copy = new Uint8Array(frame);
     markVerified(copy);
     const bs = this.blockSize;
-    for (let i = 0, b = firstBlock; i < copy.length; i += bs, b++) this.lru.set(b, copy.subarray(i, i + bs));
+    let b = firstBlock;
+    for (let i = 0; i < copy.length; i += bs, b++) this.lru.set(b, copy.subarray(i, i + bs));
+    if (b - 1 > this.highest) this.highest = b - 1;
+  }
+
+  /**
+   * Forgets blocks [first, first + count): the device range was written anew and they are not
+   * replaced (a frame too large to cache). Else, once the log wraps round, reads there would
+   * be served the bytes of an earlier lap. Nothing to do before the log first wraps: no block
+   * at or past the head was ever cached.
+   */
+  drop(first: number, count: number): void {
+    const end = Math.min(first + count - 1, this.highest);
+    for (let b = first; b <= end; b++) this.lru.delete(b);
   }
 
   clear(): void {

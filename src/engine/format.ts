@@ -112,6 +112,11 @@ export interface FrameHeader {
   timestamp: number;
 }
 
+/** A sealed frame's recordsEnd, read from its header without decoding or checking it (the frame is our own). */
+export function sealedRecordsEnd(frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE).getUint32(60, true);
+}
+
 /** Writes the header into frame[0..128) and the checksums over the whole frame. */
 export function sealFrame(frame: Uint8Array, h: FrameHeader): void {
   const v = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_SIZE);
