@@ -337,12 +337,7 @@ test('a checkpoint frame too large for the block cache still leaves its records 
   // fit; a checkpoint frame holding a flush of thousands of random keys' leaves does not.
   const db = await open(new MemoryDevice(new Uint8Array(64 << 20)), { cacheSize: '1MiB', walThreshold: 2048 });
   const s = db.store('c');
-  const rng = new Prng(7);
-  const order = Array.from({ length: 16000 }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = new Prng(7).shuffle(Array.from({ length: 16000 }, (_, i) => i));
   let checked = 0;
   for (let b = 0; b < order.length; b += 500) {
     const before = db.stats();

@@ -10,7 +10,7 @@ async function peakWal(order: 'key' | 'random', count: number, valueSize: number
   const s = db.store();
   const rng = new Prng(5);
   const ids = Array.from({ length: count }, (_, i) => i);
-  if (order === 'random') for (let i = count - 1; i > 0; i--) { const j = rng.int(i + 1); [ids[i], ids[j]] = [ids[j]!, ids[i]!]; }
+  if (order === 'random') rng.shuffle(ids);
   const value = new Uint8Array(valueSize).fill(7);
   let peak = 0;
   for (let i = 0; i < count; i += 1000) {

@@ -50,24 +50,28 @@ export class BlockCache {
   }
 
   /**
-   * Caches the blocks of a frame this process wrote, from one copy of it: a fresh array per
-   * block cost an off-heap allocation each. The copy is freed once all its blocks are evicted
-   * (they were cached together, so they age together).
+   * A frame this process wrote at block `firstBlock`: its first `keep` bytes (whole blocks)
+   * are cached from one copy (a fresh array per block cost an off-heap allocation each; the
+   * copy is freed once all its blocks are evicted, and they age together), and its other
+   * blocks are dropped: what the cache holds there is from an earlier lap of the log.
    */
-  setWritten(firstBlock: number, frame: Uint8Array): void {
-    const copy = new Uint8Array(frame);
-    markVerified(copy);
+  setWritten(firstBlock: number, frame: Uint8Array, keep = frame.length): void {
     const bs = this.blockSize;
-    let b = firstBlock;
-    for (let i = 0; i < copy.length; i += bs, b++) this.lru.set(b, copy.subarray(i, i + bs));
-    if (b - 1 > this.highest) this.highest = b - 1;
+    if (keep > 0) {
+      const copy = new Uint8Array(frame.subarray(0, keep));
+      markVerified(copy);
+      for (let i = 0; i < keep; i += bs) this.lru.set(firstBlock + i / bs, copy.subarray(i, i + bs));
+      const last = firstBlock + keep / bs - 1;
+      if (last > this.highest) this.highest = last;
+    }
+    if (keep < frame.length) this.drop(firstBlock + keep / bs, (frame.length - keep) / bs);
   }
 
   /**
    * Forgets blocks [first, first + count): the device range was written anew and they are not
-   * replaced (a frame too large to cache). Else, once the log wraps round, reads there would
-   * be served the bytes of an earlier lap. Nothing to do before the log first wraps: no block
-   * at or past the head was ever cached.
+   * replaced. Else, once the log wraps round, reads there would be served the bytes of an
+   * earlier lap. Nothing to do before the log first wraps: no block at or past the head was
+   * ever cached.
    */
   drop(first: number, count: number): void {
     const end = Math.min(first + count - 1, this.highest);

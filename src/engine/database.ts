@@ -24,7 +24,7 @@ import {
   decodeFrameHeader, decodeSuperblock, encodeSuperblock, FORMAT_VERSION, FRAME_CHECKPOINT, FRAME_COPY, FRAME_HEADER_SIZE,
   notForestFs, sealedRecordsEnd, SUPERBLOCKS, verifyFrameBody, type FrameHeader, type Superblock,
 } from './format.js';
-import { FrameBuilder, align8, recycleFrame } from './frame-builder.js';
+import { FrameBuilder, align8, recycleFrame, roundUp } from './frame-builder.js';
 import { LogReader } from './log-reader.js';
 import { decodeMeta, encodeMeta, type CheckpointMeta } from './meta.js';
 import type { StoreView } from './reader.js';
@@ -1363,10 +1363,7 @@ export class Database {
     return bytes <= this.freeBytes();
   }
 
-  /**
-   * After a frame at `offset` is durable: advance the head and keep its blocks in the cache;
-   * blocks of its range that are not kept are dropped (cached on an earlier lap of the log).
-   */
+  /** After a frame at `offset` is durable: advance the head and keep its blocks in the cache. */
   private adoptFrame(frame: Uint8Array, checkpoint: boolean, offset: number): void {
     this.commits++;
     this.lastCommit++;
@@ -1379,14 +1376,12 @@ export class Database {
     // still kept, else reads of them go to the device (a full scan after a random load of
     // 200k keys read 420 blocks synchronously, ~70 ms of its 250 ms).
     const limit = Math.min(this.cache.maxBytes / 8, CACHE_FRAME_MAX);
-    let kept = frame.length;
-    if (frame.length > limit) {
-      kept = Math.ceil(sealedRecordsEnd(frame) / this.bs) * this.bs;
-      if (kept > limit) kept = 0;
+    let keep = frame.length;
+    if (keep > limit) {
+      keep = roundUp(sealedRecordsEnd(frame), this.bs);
+      if (keep > limit) keep = 0;
     }
-    const first = offset / this.bs;
-    if (kept > 0) this.cache.setWritten(first, kept === frame.length ? frame : frame.subarray(0, kept));
-    if (kept < frame.length) this.cache.drop(first + kept / this.bs, (frame.length - kept) / this.bs);
+    this.cache.setWritten(offset / this.bs, frame, keep);
   }
 
   /** The frame of a fresh store: a checkpoint with an empty index. */

@@ -25,4 +25,15 @@ export class Prng {
   bool(p = 0.5): boolean {
     return this.next() < p;
   }
+
+  /** Shuffles `a` in place (Fisher-Yates) and returns it. */
+  shuffle<T>(a: T[]): T[] {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const x = a[i]!;
+      a[i] = a[j]!;
+      a[j] = x;
+    }
+    return a;
+  }
 }
