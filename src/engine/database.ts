@@ -1455,6 +1455,16 @@ export class Database {
 
   // ---------------------------------------------------------------- reads
 
+  /** @internal The device's block size. */
+  get blockSize(): number {
+    return this.bs;
+  }
+
+  /** @internal See LogReader.cachedBlockOf. */
+  cachedBlockOf(packed: number): Uint8Array | undefined {
+    return this.reader.cachedBlockOf(packed);
+  }
+
   readRecordSync(packed: number): DecodedRecord {
     return this.reader.recordSync(packed, this.path);
   }

@@ -62,6 +62,15 @@ export class LogReader {
     return decodeRecord(this.readSync(offset, length), 0, path, offset);
   }
 
+  /**
+   * The cached block a record starts in, without counting a hit or refreshing its recency;
+   * undefined when the record is not cached or its bytes are the frame being built.
+   */
+  cachedBlockOf(packed: number): Uint8Array | undefined {
+    if (this.pending !== null) return undefined;
+    return this.cache.peek(Math.floor(addressOffset(packed) / this.bs));
+  }
+
   /** recordSync without blocking the event loop on the device. */
   async record(packed: number, path: string): Promise<DecodedRecord> {
     const offset = addressOffset(packed);

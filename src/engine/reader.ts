@@ -8,7 +8,7 @@ import type { Cursor, RangeOptions as TrieRange } from '../hbtrie/index.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
 import { decodeValueAt, keyAt, keyBytes, keyFromRecord, latin1, lookupKey, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
-import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
+import { addressOffset, addressSize, FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
 import { EMPTY_SPAN, type WalEntry, type WalSpan, type WalView } from './wal-index.js';
 
 export interface StoreView {
@@ -259,6 +259,11 @@ const MAKE_PAIR = 0;
 const MAKE_KEY = 1;
 const MAKE_VERSION = 2;
 
+/** How many index entries a merge reads ahead (a power of two). */
+const AHEAD = 16;
+/** Records closer than this on average (in log bytes) are not touched ahead. */
+const CLUSTERED_BYTES = 512;
+
 const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never, undefined>;
 
 /**
@@ -279,6 +284,15 @@ class MergeIterator<T> implements Generator<T> {
   private addr = 0;
   /** The index has no more entries. */
   private indexEnded: boolean;
+  /** Addresses read from the cursor in a burst, to be read in order from aheadAt. */
+  private readonly ahead = new Float64Array(AHEAD);
+  private aheadAt = 0;
+  private aheadCount = 0;
+  private cursorEnded = false;
+  /** Blocks or byte arrays about to be touched (see touchRecords). */
+  private readonly touching = new Array<Uint8Array | undefined>(2 * AHEAD).fill(undefined);
+  /** The sum of the bytes touched: kept, so that the loads are not optimized away. */
+  private touched = 0;
 
   constructor(
     private readonly db: Database,
@@ -339,7 +353,11 @@ class MergeIterator<T> implements Generator<T> {
       if (this.rec === null && !this.indexEnded) this.readIndexed();
       // The WAL's current entry, read once per step from the span.
       let we = this.we;
-      if (we === undefined) we = this.we = this.w < n ? wal.at(reverse ? n - 1 - this.w : this.w) : null;
+      if (we === undefined) {
+        const w = this.w;
+        if ((w & (AHEAD - 1)) === 0 && w + 1 < n && this.produced + 1 < this.limit) this.touchWal(w, n);
+        we = this.we = w < n ? wal.at(reverse ? n - 1 - w : w) : null;
+      }
       const t = this.rec;
       if (we === null && t === null) break;
       const c = we === null ? 1 : t === null ? -1 : compareAt(we.key, t.buf, t.keyAt, t.valueAt) * (reverse ? -1 : 1);
@@ -360,21 +378,102 @@ class MergeIterator<T> implements Generator<T> {
     return DONE;
   }
 
-  /** Reads the cursor's next entry and its record into `rec` (or marks the index ended). */
+  /**
+   * Reads the cursor's next entry and its record into `rec` (or marks the index ended). The
+   * cursor is read AHEAD entries at a time (no more than the range still needs), and their
+   * records touched together (touchRecords).
+   */
   private readIndexed(): void {
-    const cursor = this.cursor!;
-    for (;;) {
-      const r = cursor.next();
-      if (r.done) {
+    const ahead = this.ahead;
+    if (this.aheadCount === 0) {
+      const cursor = this.cursor!;
+      let want = this.limit - this.produced;
+      if (want > AHEAD) want = AHEAD;
+      let n = 0;
+      while (n < want && !this.cursorEnded) {
+        const r = cursor.next();
+        if (r.done) {
+          this.cursorEnded = true;
+          break;
+        }
+        // A deletion is known from its address; no need to read it unless asked for.
+        if (!this.withDeleted && isTombstone(r.value)) continue;
+        ahead[n++] = r.value;
+      }
+      if (n === 0) {
         this.indexEnded = true;
         return;
       }
-      // A deletion is known from its address; no need to read it unless asked for.
-      if (!this.withDeleted && isTombstone(r.value)) continue;
-      this.addr = r.value;
-      this.rec = this.db.readRecordSync(r.value);
-      return;
+      if (n > 1) this.touchRecords(n);
+      this.aheadAt = 0;
+      this.aheadCount = n;
     }
+    const a = ahead[this.aheadAt++]!;
+    this.aheadCount--;
+    this.addr = a;
+    this.rec = this.db.readRecordSync(a);
+  }
+
+  /**
+   * Loads the cache lines of the records of the n addresses read ahead, all together, so
+   * that their cache misses overlap rather than follow one another: after a load in random
+   * order a scan's records lie scattered over the cache's blocks. JavaScript has no prefetch
+   * instruction; a load whose result is only summed is the nearest thing, and it overlaps
+   * with others only in a loop short enough that many of them are in flight: the blocks are
+   * found first, then their bytes loaded. A full scan of 200,000 keys loaded at random (43,000
+   * of them still in the WAL) went from 135–145 to 90–95 ms warm (bench/engine-scan.ts).
+   */
+  private touchRecords(n: number): void {
+    const ahead = this.ahead;
+    // Records written in key order lie together: the hardware's prefetcher already streams
+    // them, and touching would only add work (a key-order scan: 55 → 60–64 ms).
+    const span = addressOffset(ahead[n - 1]!) - addressOffset(ahead[0]!);
+    if (span >= 0 && span < n * CLUSTERED_BYTES) return;
+    const blocks = this.touching;
+    const db = this.db;
+    for (let i = 0; i < n; i++) blocks[i] = db.cachedBlockOf(ahead[i]!);
+    const bs = db.blockSize;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const b = blocks[i];
+      if (b === undefined) continue;
+      const a = ahead[i]!;
+      const at = addressOffset(a) % bs;
+      const size = addressSize(a);
+      let end = at + (size === 0 ? 256 : size); // 0: a large record (its size is in its header)
+      if (end > b.length) end = b.length;
+      for (let o = at; o < end; o += 64) t += b[o]!;
+      t += b[end - 1]!;
+      blocks[i] = undefined;
+    }
+    this.touched += t;
+  }
+
+  /**
+   * Loads the span's next AHEAD WAL entries from `from` (no more than the range still needs)
+   * together, as touchRecords does for records: the entries first, then the bytes of their
+   * keys and values (objects of their own, scattered over the heap).
+   */
+  private touchWal(from: number, n: number): void {
+    const wal = this.wal;
+    const reverse = this.reverse;
+    const views = this.touching;
+    let count = (from + AHEAD < n ? from + AHEAD : n) - from;
+    if (count > this.limit - this.produced) count = this.limit - this.produced;
+    let t = 0;
+    for (let i = 0; i < count; i++) {
+      const e = wal.at(reverse ? n - 1 - from - i : from + i);
+      t += e.str.length;
+      views[2 * i] = e.key;
+      views[2 * i + 1] = e.value ?? undefined;
+    }
+    for (let i = 0; i < 2 * count; i++) {
+      const v = views[i];
+      if (v === undefined) continue;
+      if (v.length > 0) t += v[0]! + v[v.length - 1]!;
+      views[i] = undefined;
+    }
+    this.touched += t;
   }
 
   private fromWal(v: Version): T {

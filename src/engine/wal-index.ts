@@ -5,6 +5,7 @@
  * map once (copy-on-write), so snapshots cost nothing while no one writes.
  */
 import { KeyFilter } from './key-filter.js';
+import { sortByKey } from './key-sort.js';
 
 export interface WalEntry {
   readonly str: string;
@@ -84,24 +85,16 @@ abstract class SortedWal implements WalView {
   sortedWith(extra: ReadonlyMap<string, WalEntry> | undefined): readonly WalEntry[] {
     const sorted = this.sortedEntries();
     if (!extra || extra.size === 0) return sorted;
-    // The engine's keys are latin1 strings: the default sort is byte order, natively.
-    return mergeNewest(sorted, [...extra.keys()].sort(), (k) => extra.get(k)!);
+    return mergeNewest(sorted, sortByKey([...extra.values()]));
   }
 
   /** `sorted` with `pending` merged in. New arrays: views frozen earlier may share the old ones. */
   protected sortedEntries(): WalEntry[] {
-    const map = this.map;
     if (this.sorted === null) {
-      const keys = [...map.keys()].sort();
-      const out = new Array<WalEntry>(keys.length);
-      for (let i = 0; i < keys.length; i++) out[i] = map.get(keys[i]!)!;
-      this.sorted = out;
+      this.sorted = sortByKey([...this.map.values()]);
       this.pending = [];
     } else if (this.pending.length > 0) {
-      const p = this.pending;
-      const keys = new Array<string>(p.length);
-      for (let i = 0; i < p.length; i++) keys[i] = p[i]!.str;
-      this.sorted = mergeNewest(this.sorted, keys.sort(), (k) => map.get(k)!);
+      this.sorted = mergeNewest(this.sorted, sortByKey(this.pending));
       this.pending = [];
     }
     return this.sorted;
@@ -154,19 +147,19 @@ class ArraySpan implements WalSpan {
 }
 
 /**
- * Sorted entries `s` with the keys `keys` (sorted; a key may repeat, and may be in `s` too)
- * merged in: each of those keys once, as `newest` gives it, in place of any entry of `s`.
+ * Sorted entries `s` with the sorted entries `p` merged in. A key may repeat in `p` (stably
+ * sorted: its last entry is the newest) and may be in `s` too (the entry of `p` is newer).
  */
-function mergeNewest(s: readonly WalEntry[], keys: readonly string[], newest: (key: string) => WalEntry): WalEntry[] {
+function mergeNewest(s: readonly WalEntry[], p: readonly WalEntry[]): WalEntry[] {
   const out: WalEntry[] = [];
   let i = 0;
   let j = 0;
-  while (i < s.length || j < keys.length) {
-    if (j < keys.length && (i === s.length || keys[j]! <= s[i]!.str)) {
-      const k = keys[j]!;
-      while (j < keys.length && keys[j] === k) j++;
+  while (i < s.length || j < p.length) {
+    if (j < p.length && (i === s.length || p[j]!.str <= s[i]!.str)) {
+      const k = p[j]!.str;
+      while (j + 1 < p.length && p[j + 1]!.str === k) j++;
       if (i < s.length && s[i]!.str === k) i++;
-      out.push(newest(k));
+      out.push(p[j++]!);
     } else {
       out.push(s[i++]!);
     }
