@@ -58,8 +58,9 @@ abstract class SortedWal implements WalView {
   protected abstract sorted: WalEntry[] | null;
   /**
    * Writes since `sorted` was last merged that did not go at its end (unsorted; a key may be
-   * here more than once, and also in `sorted`: the map has its newest entry). A reader merges
-   * them in: sorting the few and one pass over the rest. Dropping `sorted` instead, as before,
+   * here more than once, and also in `sorted`). A key's last entry here is its newest, the
+   * map's: once a key has gone here it is never `sorted`'s last, so no later write to it goes
+   * anywhere else. A reader merges them in: sorting the few and one pass over the rest. Dropping `sorted` instead, as before,
    * made the first range after one write to a 43k-entry WAL sort it all again (~50 ms).
    */
   protected abstract pending: WalEntry[];
