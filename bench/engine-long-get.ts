@@ -2,15 +2,13 @@
 // bytes with deep shared prefixes, 100-byte values, loaded in random order in batches of
 // 1,000), then rounds of 200,000 random gets, ns per get.
 //   npx tsx bench/engine-long-get.ts [rounds=6]
-import { loadedStore } from './loaded-store.js';
-import { longKeys, permutation, randomIndices, randomValues } from './suite/data.js';
+import { suiteStore } from './loaded-store.js';
+import { longKeys, randomIndices } from './suite/data.js';
 
 const N = 200000;
 const ROUNDS = Number(process.argv[2] ?? 6);
 const keys = longKeys(N, 42);
-const values = randomValues(N, 100, 42, 1);
-const order = permutation(N, 42, 2);
-const { db, store: s, close } = await loadedStore('longget', keys, values, order);
+const { db, store: s, close } = await suiteStore('longget', keys);
 try {
   const avg = keys.reduce((a, k) => a + k.length, 0) / N;
   console.log(`${N} keys of ${avg.toFixed(0)} bytes on average; ${db.stats().walEntries} in the WAL`);

@@ -4,15 +4,12 @@
 // CHECKPOINT=1 moves the WAL into the index after the first scan, so the warm scans read the
 // index alone. Prints the WAL's size and the block cache's misses, which should be 0.
 //   npx tsx bench/engine-scan.ts [keys=200000] [warm scans=7]
-import { loadedStore } from './loaded-store.js';
-import { permutation, randomValues, userKeys } from './suite/data.js';
+import { suiteStore } from './loaded-store.js';
+import { userKeys } from './suite/data.js';
 
 const N = Number(process.argv[2] ?? 200000);
 const WARM = Number(process.argv[3] ?? 7);
-const keys = userKeys(N);
-const values = randomValues(N, 100, 42, 1);
-const order = process.env.ORDER === 'key' ? Uint32Array.from({ length: N }, (_, i) => i) : permutation(N, 42, 2);
-const ls = await loadedStore('scan', keys, values, order);
+const ls = await suiteStore('scan', userKeys(N), process.env.ORDER === 'key');
 const ms = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** One full scan; its time in ms and the time to its first entry. */

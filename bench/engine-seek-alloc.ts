@@ -5,15 +5,13 @@
 // allocation volume the scavenger pays for), then five times timed.
 //   npx tsx bench/engine-seek-alloc.ts [len=1]
 import { Session } from 'node:inspector/promises';
-import { loadedStore } from './loaded-store.js';
-import { permutation, randomIndices, randomValues, userKeys } from './suite/data.js';
+import { suiteStore } from './loaded-store.js';
+import { randomIndices, userKeys } from './suite/data.js';
 
 const N = 200000;
 const LEN = Number(process.argv[2] ?? 1);
 const keys = userKeys(N);
-const values = randomValues(N, 100, 42, 1);
-const order = permutation(N, 42, 2);
-const { db, store: s, close } = await loadedStore('seek', keys, values, order);
+const { db, store: s, close } = await suiteStore('seek', keys);
 try {
   const seeks = randomIndices(20000, N, 42, 4);
   const run = (): number => {

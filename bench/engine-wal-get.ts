@@ -5,15 +5,13 @@
 // the first range() after the load (it sorts what the WAL holds) and after each of a few
 // out-of-order writes (it merges them in), and a full scan.
 //   npx tsx bench/engine-wal-get.ts [keys=200000] [rounds=3]
-import { loadedStore } from './loaded-store.js';
-import { permutation, randomIndices, randomValues, userKeys } from './suite/data.js';
+import { suiteStore } from './loaded-store.js';
+import { randomIndices, userKeys } from './suite/data.js';
 
 const N = Number(process.argv[2] ?? 200000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const keys = userKeys(N);
-const values = randomValues(N, 100, 42, 1);
-const order = permutation(N, 42, 2);
-const { db, store: s, close } = await loadedStore('walget', keys, values, order);
+const { db, store: s, close, values, order } = await suiteStore('walget', keys);
 try {
   // Which keys the WAL holds: those written since the last index flush, the load's last ones.
   const walEntries = db.stats().walEntries;

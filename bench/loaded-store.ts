@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type Store } from '../src/index.js';
+import { permutation, randomValues } from './suite/data.js';
 
 export interface LoadedStore {
   db: Database;
@@ -37,4 +38,15 @@ export async function loadedStore(name: string, keys: readonly string[], values:
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * `keys` with the suite's values (100 bytes each, the suite's seed), loaded as the suite loads
+ * its data sets: in the suite's random order, or in the order of `keys` (`inKeyOrder`).
+ */
+export async function suiteStore(name: string, keys: readonly string[], inKeyOrder = false): Promise<LoadedStore & { values: Buffer[]; order: Uint32Array }> {
+  const n = keys.length;
+  const values = randomValues(n, 100, 42, 1);
+  const order = inKeyOrder ? Uint32Array.from({ length: n }, (_, i) => i) : permutation(n, 42, 2);
+  return { ...(await loadedStore(name, keys, values, order)), values, order };
 }

@@ -1455,14 +1455,9 @@ export class Database {
 
   // ---------------------------------------------------------------- reads
 
-  /** @internal The device's block size. */
-  get blockSize(): number {
-    return this.bs;
-  }
-
-  /** @internal See LogReader.cachedBlockOf. */
-  cachedBlockOf(packed: number): Uint8Array | undefined {
-    return this.reader.cachedBlockOf(packed);
+  /** @internal See LogReader.touchRecords. */
+  touchRecords(addrs: Float64Array, n: number): number {
+    return this.reader.touchRecords(addrs, n);
   }
 
   readRecordSync(packed: number): DecodedRecord {

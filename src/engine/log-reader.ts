@@ -23,6 +23,8 @@ export class LogReader {
   pending: PendingFrame | null = null;
   private readonly bs: number;
   private readonly maxBlocks: number;
+  /** The blocks touchRecords is about to load from (emptied after each call). */
+  private readonly touching: (Uint8Array | undefined)[] = [];
 
   constructor(
     private readonly device: BlockDevice,
@@ -63,12 +65,40 @@ export class LogReader {
   }
 
   /**
-   * The cached block a record starts in, without counting a hit or refreshing its recency;
-   * undefined when the record is not cached or its bytes are the frame being built.
+   * Loads the cache lines of the cached records at packed addresses addrs[0, n), all
+   * together, so that their cache misses overlap rather than follow one another (a range
+   * calls this for the records it will decode next: after a load in random order they lie
+   * scattered over the cache's blocks). JavaScript has no prefetch instruction; a load whose
+   * result is only summed is the nearest thing, and it overlaps with others only in a loop
+   * short enough that many of them are in flight: the blocks are found first (no hit counted,
+   * no recency refreshed), then their bytes loaded. Returns the sum of the bytes loaded, for
+   * the caller to keep so that the loads are not optimized away.
+   *
+   * Records that lie close together (written in key order) are left alone: the hardware's
+   * prefetcher streams them already, and touching cost a key-order scan 8–15%.
    */
-  cachedBlockOf(packed: number): Uint8Array | undefined {
-    if (this.pending !== null) return undefined;
-    return this.cache.peek(Math.floor(addressOffset(packed) / this.bs));
+  touchRecords(addrs: Float64Array, n: number): number {
+    if (n < 2 || this.pending !== null) return 0;
+    const span = addressOffset(addrs[n - 1]!) - addressOffset(addrs[0]!);
+    if (span >= 0 && span < n * CLUSTERED_BYTES) return 0;
+    const bs = this.bs;
+    const blocks = this.touching;
+    if (blocks.length < n) blocks.length = n;
+    for (let i = 0; i < n; i++) blocks[i] = this.cache.peek(Math.floor(addressOffset(addrs[i]!) / bs));
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const b = blocks[i];
+      if (b === undefined) continue;
+      blocks[i] = undefined;
+      const a = addrs[i]!;
+      const at = addressOffset(a) % bs;
+      const size = addressSize(a);
+      let end = at + (size === 0 ? 256 : size); // 0: a large record (its size is in its header)
+      if (end > b.length) end = b.length;
+      for (let o = at; o < end; o += 64) t += b[o]!;
+      t += b[end - 1]!;
+    }
+    return t;
   }
 
   /** recordSync without blocking the event loop on the device. */
@@ -170,6 +200,9 @@ export class LogReader {
     for (let i = 0; i < r.count; i++) this.cache.set(r.block + i, bytes.slice(i * bs, (i + 1) * bs));
   }
 }
+
+/** Records closer than this on average (in log bytes) are not touched (touchRecords). */
+const CLUSTERED_BYTES = 512;
 
 interface Run {
   block: number;

@@ -8,7 +8,7 @@ import type { Cursor, RangeOptions as TrieRange } from '../hbtrie/index.js';
 import { resolveBounds, type Bounds, type RangeOptions } from './bounds.js';
 import { decodeValueAt, keyAt, keyBytes, keyFromRecord, latin1, lookupKey, type Key, type KeyBytes, type Value } from './codec.js';
 import type { Database } from './database.js';
-import { addressOffset, addressSize, FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
+import { FLAG_STRING_KEY, isTombstone, KIND_DELETE, type DecodedRecord } from './record.js';
 import { EMPTY_SPAN, type WalEntry, type WalSpan, type WalView } from './wal-index.js';
 
 export interface StoreView {
@@ -259,10 +259,8 @@ const MAKE_PAIR = 0;
 const MAKE_KEY = 1;
 const MAKE_VERSION = 2;
 
-/** How many index entries a merge reads ahead (a power of two). */
+/** How many index entries (and WAL entries) a merge touches ahead together (a power of two). */
 const AHEAD = 16;
-/** Records closer than this on average (in log bytes) are not touched ahead. */
-const CLUSTERED_BYTES = 512;
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never, undefined>;
 
@@ -289,7 +287,7 @@ class MergeIterator<T> implements Generator<T> {
   private aheadAt = 0;
   private aheadCount = 0;
   private cursorEnded = false;
-  /** Blocks or byte arrays about to be touched (see touchRecords). */
+  /** The keys and values of the WAL entries touchWal is about to load. */
   private readonly touching = new Array<Uint8Array | undefined>(2 * AHEAD).fill(undefined);
   /** The sum of the bytes touched: kept, so that the loads are not optimized away. */
   private touched = 0;
@@ -381,7 +379,9 @@ class MergeIterator<T> implements Generator<T> {
   /**
    * Reads the cursor's next entry and its record into `rec` (or marks the index ended). The
    * cursor is read AHEAD entries at a time (no more than the range still needs), and their
-   * records touched together (touchRecords).
+   * records touched together (LogReader.touchRecords): a full scan of 200,000 keys loaded at
+   * random (43,000 of them still in the WAL) went from 135–145 to 90–95 ms warm
+   * (bench/engine-scan.ts).
    */
   private readIndexed(): void {
     const ahead = this.ahead;
@@ -404,7 +404,7 @@ class MergeIterator<T> implements Generator<T> {
         this.indexEnded = true;
         return;
       }
-      if (n > 1) this.touchRecords(n);
+      this.touched += this.db.touchRecords(ahead, n);
       this.aheadAt = 0;
       this.aheadCount = n;
     }
@@ -415,44 +415,9 @@ class MergeIterator<T> implements Generator<T> {
   }
 
   /**
-   * Loads the cache lines of the records of the n addresses read ahead, all together, so
-   * that their cache misses overlap rather than follow one another: after a load in random
-   * order a scan's records lie scattered over the cache's blocks. JavaScript has no prefetch
-   * instruction; a load whose result is only summed is the nearest thing, and it overlaps
-   * with others only in a loop short enough that many of them are in flight: the blocks are
-   * found first, then their bytes loaded. A full scan of 200,000 keys loaded at random (43,000
-   * of them still in the WAL) went from 135–145 to 90–95 ms warm (bench/engine-scan.ts).
-   */
-  private touchRecords(n: number): void {
-    const ahead = this.ahead;
-    // Records written in key order lie together: the hardware's prefetcher already streams
-    // them, and touching would only add work (a key-order scan: 55 → 60–64 ms).
-    const span = addressOffset(ahead[n - 1]!) - addressOffset(ahead[0]!);
-    if (span >= 0 && span < n * CLUSTERED_BYTES) return;
-    const blocks = this.touching;
-    const db = this.db;
-    for (let i = 0; i < n; i++) blocks[i] = db.cachedBlockOf(ahead[i]!);
-    const bs = db.blockSize;
-    let t = 0;
-    for (let i = 0; i < n; i++) {
-      const b = blocks[i];
-      if (b === undefined) continue;
-      const a = ahead[i]!;
-      const at = addressOffset(a) % bs;
-      const size = addressSize(a);
-      let end = at + (size === 0 ? 256 : size); // 0: a large record (its size is in its header)
-      if (end > b.length) end = b.length;
-      for (let o = at; o < end; o += 64) t += b[o]!;
-      t += b[end - 1]!;
-      blocks[i] = undefined;
-    }
-    this.touched += t;
-  }
-
-  /**
    * Loads the span's next AHEAD WAL entries from `from` (no more than the range still needs)
-   * together, as touchRecords does for records: the entries first, then the bytes of their
-   * keys and values (objects of their own, scattered over the heap).
+   * together, as LogReader.touchRecords does for records: the entries first, then the bytes
+   * of their keys and values (objects of their own, scattered over the heap).
    */
   private touchWal(from: number, n: number): void {
     const wal = this.wal;

@@ -60,8 +60,9 @@ abstract class SortedWal implements WalView {
    * Writes since `sorted` was last merged that did not go at its end (unsorted; a key may be
    * here more than once, and also in `sorted`). A key's last entry here is its newest, the
    * map's: once a key has gone here it is never `sorted`'s last, so no later write to it goes
-   * anywhere else. A reader merges them in: sorting the few and one pass over the rest. Dropping `sorted` instead, as before,
-   * made the first range after one write to a 43k-entry WAL sort it all again (~50 ms).
+   * anywhere else. A reader merges them in: sorting the few and one pass over the rest.
+   * Dropping `sorted` instead, as before, made the first range after one write to a
+   * 43k-entry WAL sort it all again (~50 ms).
    */
   protected abstract pending: WalEntry[];
   /** Every key of `map` (and maybe others): most reads miss the WAL (see key-filter.ts). */
