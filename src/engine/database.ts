@@ -215,6 +215,8 @@ export class Database {
   private readonly pins = new Map<number, number>();
   private committing: Promise<void> | null = null;
   private scheduled = false;
+  /** An orderWhenIdle check is queued. */
+  private orderScheduled = false;
   private failed: ForestError | null = null;
   private closed = false;
   private closing = false;
@@ -817,8 +819,27 @@ export class Database {
       } finally {
         this.committing = null;
       }
+      this.orderWhenIdle();
     })();
     return this.committing;
+  }
+
+  /**
+   * Once no write is waiting, merges each WAL's out-of-order writes into its key order (in a
+   * later turn of the event loop, after the callers of the last commit have run: a batched
+   * load queues its next batch before then, and this waits for the next idle moment). The
+   * first range after a burst of random writes then starts at once instead of sorting them
+   * (~25 ms after the suite's random load, 43k entries), and the next flush finds them in
+   * order. The work is the same as the reader's or the flush's would be (WalIndex.wantsOrdering).
+   */
+  private orderWhenIdle(): void {
+    if (this.orderScheduled) return;
+    this.orderScheduled = true;
+    setImmediate(() => {
+      this.orderScheduled = false;
+      if (this.closed || this.committing || this.queue.length > 0) return;
+      for (const s of this.storesById.values()) if (s.wal.wantsOrdering) s.wal.order();
+    }).unref();
   }
 
   /**
@@ -1456,8 +1477,13 @@ export class Database {
   // ---------------------------------------------------------------- reads
 
   /** @internal See LogReader.touchRecords. */
-  touchRecords(addrs: Float64Array, n: number): number {
-    return this.reader.touchRecords(addrs, n);
+  touchRecords(addrs: Float64Array, n: number, blocks: (Uint8Array | undefined)[]): number {
+    return this.reader.touchRecords(addrs, n, blocks);
+  }
+
+  /** @internal See LogReader.recordIn. */
+  readRecordIn(packed: number, block: Uint8Array | undefined): DecodedRecord {
+    return this.reader.recordIn(packed, block, this.path);
   }
 
   readRecordSync(packed: number): DecodedRecord {
@@ -1476,12 +1502,12 @@ export class Database {
     return decodeValue(valueType, bytes);
   }
 
-  /** Runs index code, turning its corruption errors into ForestError CORRUPT. */
   /** @internal An error from below as the ForestError a caller should see. */
   toError(e: unknown): Error {
     return toForestError(e, this.path);
   }
 
+  /** Runs index code, turning its corruption errors into ForestError CORRUPT. */
   guard<T>(f: () => T): T {
     try {
       return f();

@@ -23,8 +23,6 @@ export class LogReader {
   pending: PendingFrame | null = null;
   private readonly bs: number;
   private readonly maxBlocks: number;
-  /** The blocks touchRecords is about to load from (emptied after each call). */
-  private readonly touching: (Uint8Array | undefined)[] = [];
 
   constructor(
     private readonly device: BlockDevice,
@@ -70,26 +68,24 @@ export class LogReader {
    * calls this for the records it will decode next: after a load in random order they lie
    * scattered over the cache's blocks). JavaScript has no prefetch instruction; a load whose
    * result is only summed is the nearest thing, and it overlaps with others only in a loop
-   * short enough that many of them are in flight: the blocks are found first (no hit counted,
-   * no recency refreshed), then their bytes loaded. Returns the sum of the bytes loaded, for
-   * the caller to keep so that the loads are not optimized away.
+   * short enough that many of them are in flight: the blocks are found first, then their
+   * bytes loaded. blocks[i] is left holding record i's block (undefined if not cached), for
+   * recordIn to decode it from without finding the block again. Returns the sum of the bytes
+   * loaded, for the caller to keep so that the loads are not optimized away.
    *
    * Records that lie close together (written in key order) are left alone: the hardware's
    * prefetcher streams them already, and touching cost a key-order scan 8–15%.
    */
-  touchRecords(addrs: Float64Array, n: number): number {
+  touchRecords(addrs: Float64Array, n: number, blocks: (Uint8Array | undefined)[]): number {
     if (n < 2 || this.pending !== null) return 0;
     const span = addressOffset(addrs[n - 1]!) - addressOffset(addrs[0]!);
     if (span >= 0 && span < n * CLUSTERED_BYTES) return 0;
     const bs = this.bs;
-    const blocks = this.touching;
-    if (blocks.length < n) blocks.length = n;
     for (let i = 0; i < n; i++) blocks[i] = this.cache.peek(Math.floor(addressOffset(addrs[i]!) / bs));
     let t = 0;
     for (let i = 0; i < n; i++) {
       const b = blocks[i];
       if (b === undefined) continue;
-      blocks[i] = undefined;
       const a = addrs[i]!;
       const at = addressOffset(a) % bs;
       const size = addressSize(a);
@@ -99,6 +95,27 @@ export class LogReader {
       t += b[end - 1]!;
     }
     return t;
+  }
+
+  /**
+   * recordSync for a record whose block touchRecords found (`block`, or undefined). A record
+   * inside it is decoded there: counted as a cache hit, but its block's recency is not
+   * refreshed. A full scan after a random load refreshed every block once per record (200,000
+   * moves through lru-cache's list, cold in memory: ~10% of the first scan), and a scan that
+   * reorders the whole cache is what an LRU should be spared anyway; point reads, and blocks
+   * a range loads from the device, still refresh it.
+   */
+  recordIn(packed: number, block: Uint8Array | undefined, path: string): DecodedRecord {
+    if (block !== undefined && this.pending === null) {
+      const offset = addressOffset(packed);
+      const at = offset % this.bs;
+      const size = addressSize(packed);
+      if (size > 0 && at + size <= block.length) {
+        this.cache.hits++;
+        return decodeRecord(block, at, path, offset);
+      }
+    }
+    return this.recordSync(packed, path);
   }
 
   /** recordSync without blocking the event loop on the device. */

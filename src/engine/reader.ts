@@ -284,6 +284,8 @@ class MergeIterator<T> implements Generator<T> {
   private indexEnded: boolean;
   /** Addresses read from the cursor in a burst, to be read in order from aheadAt. */
   private readonly ahead = new Float64Array(AHEAD);
+  /** Their blocks, where touchRecords found them (undefined: not looked up, or not cached). */
+  private readonly aheadBlocks = new Array<Uint8Array | undefined>(AHEAD).fill(undefined);
   private aheadAt = 0;
   private aheadCount = 0;
   private cursorEnded = false;
@@ -404,14 +406,17 @@ class MergeIterator<T> implements Generator<T> {
         this.indexEnded = true;
         return;
       }
-      this.touched += this.db.touchRecords(ahead, n);
+      this.touched += this.db.touchRecords(ahead, n, this.aheadBlocks);
       this.aheadAt = 0;
       this.aheadCount = n;
     }
-    const a = ahead[this.aheadAt++]!;
+    const i = this.aheadAt++;
+    const a = ahead[i]!;
+    const block = this.aheadBlocks[i];
+    this.aheadBlocks[i] = undefined;
     this.aheadCount--;
     this.addr = a;
-    this.rec = this.db.readRecordSync(a);
+    this.rec = this.db.readRecordIn(a, block);
   }
 
   /**

@@ -46,6 +46,9 @@ export interface WalSpan {
   release(): void;
 }
 
+/** Fewer out-of-order writes than this are left to the next reader (see wantsOrdering). */
+const IDLE_ORDER_MIN = 1024;
+
 export const EMPTY_SPAN: WalSpan = { length: 0, held: false, at: () => { throw new RangeError('empty WAL span'); }, release: () => {} };
 
 abstract class SortedWal implements WalView {
@@ -251,6 +254,23 @@ export class WalIndex extends SortedWal {
       }
     }
     return old;
+  }
+
+  /**
+   * Whether ordering the out-of-order writes now (order()) is worth it while the writer is
+   * idle: enough of them to matter, and enough against the sorted entries that the merge's
+   * pass over those is paid for (each merge at least a quarter new entries, so ordering at
+   * every idle moment costs at most a constant factor more than one sort at the next flush,
+   * which then finds them in order).
+   */
+  get wantsOrdering(): boolean {
+    const p = this.sorted === null ? this.map.size : this.pending.length;
+    return p >= IDLE_ORDER_MIN && 4 * p >= (this.sorted?.length ?? 0);
+  }
+
+  /** Merges the out-of-order writes into the key order now, not in the next reader. */
+  order(): void {
+    this.sortedEntries();
   }
 
   clear(): void {
