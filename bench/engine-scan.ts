@@ -3,10 +3,10 @@
 // WAL's out-of-order writes, then warm scans (best and median). ORDER=key loads in key order;
 // CHECKPOINT=1 moves the WAL into the index after the first scan, so the warm scans read the
 // index alone; GETS=n does n random gets first, as the suite's get workload does before its
-// scan (they reorder the block cache). Between the load and the first scan the event loop
-// turns once, as it does in the suite (its awaited gets come between), and ForestFS puts the
-// WAL's out-of-order writes in order then; IDLE=0 scans at once instead, so the first scan
-// sorts them. Prints the WAL's size and the block cache's misses,
+// scan (they reorder the block cache). Then the event loop turns once, and ForestFS puts the
+// WAL's out-of-order writes in key order (Database.orderWhenIdle); IDLE=0 scans at once
+// instead, so that the first scan sorts them, as the suite's does (its load, gets and scan
+// run without the event loop turning). Prints the WAL's size and the block cache's misses,
 // which should be 0.
 //   npx tsx bench/engine-scan.ts [keys=200000] [warm scans=7]
 import { suiteStore } from './loaded-store.js';
