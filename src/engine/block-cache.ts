@@ -36,6 +36,11 @@ export class BlockCache {
     return this.lru.peek(block);
   }
 
+  /** Counts a hit for a block found by peek and then read (its recency left as it was). */
+  countHit(): void {
+    this.hits++;
+  }
+
   /**
    * `written`: the block is a copy of what this process wrote (a committed frame), not bytes
    * read back from the device; records decoded from it skip their checksum test. Otherwise

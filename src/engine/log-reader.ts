@@ -69,17 +69,21 @@ export class LogReader {
    * scattered over the cache's blocks). JavaScript has no prefetch instruction; a load whose
    * result is only summed is the nearest thing, and it overlaps with others only in a loop
    * short enough that many of them are in flight: the blocks are found first, then their
-   * bytes loaded. blocks[i] is left holding record i's block (undefined if not cached), for
-   * recordIn to decode it from without finding the block again. Returns the sum of the bytes
-   * loaded, for the caller to keep so that the loads are not optimized away.
+   * bytes loaded. blocks[0, n) are set: record i's block, for recordIn to decode it from
+   * without finding the block again, or undefined (not cached, or not looked up). Returns
+   * the sum of the bytes loaded, for the caller to keep so that the loads are not optimized
+   * away.
    *
    * Records that lie close together (written in key order) are left alone: the hardware's
    * prefetcher streams them already, and touching cost a key-order scan 8–15%.
    */
   touchRecords(addrs: Float64Array, n: number, blocks: (Uint8Array | undefined)[]): number {
-    if (n < 2 || this.pending !== null) return 0;
-    const span = addressOffset(addrs[n - 1]!) - addressOffset(addrs[0]!);
-    if (span >= 0 && span < n * CLUSTERED_BYTES) return 0;
+    if (n < 2 || this.pending !== null || clustered(addrs, n)) {
+      // Not looked up: recordIn finds them itself. Set all the same, so that no block of an
+      // earlier burst is left where a later record would take it for its own.
+      blocks.fill(undefined, 0, n);
+      return 0;
+    }
     const bs = this.bs;
     for (let i = 0; i < n; i++) blocks[i] = this.cache.peek(Math.floor(addressOffset(addrs[i]!) / bs));
     let t = 0;
@@ -101,9 +105,11 @@ export class LogReader {
    * recordSync for a record whose block touchRecords found (`block`, or undefined). A record
    * inside it is decoded there: counted as a cache hit, but its block's recency is not
    * refreshed. A full scan after a random load refreshed every block once per record (200,000
-   * moves through lru-cache's list, cold in memory: ~10% of the first scan), and a scan that
-   * reorders the whole cache is what an LRU should be spared anyway; point reads, and blocks
-   * a range loads from the device, still refresh it.
+   * moves through lru-cache's list, cold in memory: 13.7 of the 218 ms a profiled first scan
+   * took), and a scan that reorders the whole cache is what an LRU should be spared anyway.
+   * Point reads, blocks a range loads from the device, and ranges over records that lie
+   * together (not touched: read through recordSync, a refresh per record of a block just
+   * refreshed) still refresh it.
    */
   recordIn(packed: number, block: Uint8Array | undefined, path: string): DecodedRecord {
     if (block !== undefined && this.pending === null) {
@@ -111,7 +117,7 @@ export class LogReader {
       const at = offset % this.bs;
       const size = addressSize(packed);
       if (size > 0 && at + size <= block.length) {
-        this.cache.hits++;
+        this.cache.countHit();
         return decodeRecord(block, at, path, offset);
       }
     }
@@ -220,6 +226,12 @@ export class LogReader {
 
 /** Records closer than this on average (in log bytes) are not touched (touchRecords). */
 const CLUSTERED_BYTES = 512;
+
+/** Whether the records at addrs[0, n) lie close together in the log, in order. */
+function clustered(addrs: Float64Array, n: number): boolean {
+  const span = addressOffset(addrs[n - 1]!) - addressOffset(addrs[0]!);
+  return span >= 0 && span < n * CLUSTERED_BYTES;
+}
 
 interface Run {
   block: number;

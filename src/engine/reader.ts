@@ -284,7 +284,7 @@ class MergeIterator<T> implements Generator<T> {
   private indexEnded: boolean;
   /** Addresses read from the cursor in a burst, to be read in order from aheadAt. */
   private readonly ahead = new Float64Array(AHEAD);
-  /** Their blocks, where touchRecords found them (undefined: not looked up, or not cached). */
+  /** Their blocks, as touchRecords left them (undefined: not looked up, or not cached). */
   private readonly aheadBlocks = new Array<Uint8Array | undefined>(AHEAD).fill(undefined);
   private aheadAt = 0;
   private aheadCount = 0;
@@ -412,11 +412,9 @@ class MergeIterator<T> implements Generator<T> {
     }
     const i = this.aheadAt++;
     const a = ahead[i]!;
-    const block = this.aheadBlocks[i];
-    this.aheadBlocks[i] = undefined;
     this.aheadCount--;
     this.addr = a;
-    this.rec = this.db.readRecordIn(a, block);
+    this.rec = this.db.readRecordIn(a, this.aheadBlocks[i]);
   }
 
   /**
