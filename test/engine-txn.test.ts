@@ -219,3 +219,46 @@ test('a Buffer the caller reuses after put does not change what was stored', asy
   t.is(Buffer.from(s.get('b') as Buffer).toString(), 'original');
   await db.close();
 });
+
+test('reads inside a transaction agree with a model however its reads and writes interleave, over two stores', async (t) => {
+  // A transaction indexes its own writes only from its first read on (a write-only one keeps
+  // none): reads must see every earlier write of their store, and only of their store,
+  // whether it came before or after that first read.
+  const db = await mem();
+  const rng = new Prng(20261126);
+  const names = ['default', 'other'];
+  const key = (): string => `k${rng.int(40)}`;
+  const committed = names.map(() => new Map<string, number>());
+  for (let round = 0; round < 40; round++) {
+    const model = committed.map((m) => new Map(m));
+    const firstRead = rng.int(30);
+    await db.transaction((tx) => {
+      for (let i = 0; i < 30; i++) {
+        const w = rng.int(2);
+        const ts = tx.store(names[w]);
+        const m = model[w]!;
+        const k = key();
+        if (i < firstRead || rng.int(2) === 0) {
+          if (rng.int(4) === 0) {
+            ts.del(k);
+            m.delete(k);
+          } else {
+            const v = round * 100 + i;
+            ts.put(k, v);
+            m.set(k, v);
+          }
+          continue;
+        }
+        const op = rng.int(3);
+        if (op === 0) t.is(ts.get(k), m.get(k), `get ${k} in ${names[w]}, round ${round}`);
+        else if (op === 1) t.is(ts.has(k), m.has(k), `has ${k} in ${names[w]}, round ${round}`);
+        else t.deepEqual([...ts.range()], [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1)), `range of ${names[w]}, round ${round}`);
+      }
+    });
+    model.forEach((m, i) => (committed[i] = m));
+    for (let w = 0; w < names.length; w++) {
+      t.deepEqual([...db.store(names[w]).range()], [...committed[w]!].sort((a, b) => (a[0] < b[0] ? -1 : 1)), `store ${names[w]} after round ${round}`);
+    }
+  }
+  await db.close();
+});

@@ -856,12 +856,12 @@ export class Database {
     if (this.pendingTail && this.canReclaim()) await this.reclaim();
     const reserve = this.reserve();
     const free = this.freeBytes();
-    // Accepted batches with each one's last seq, and their writes with each one's seq: parallel
-    // arrays, not an object per write.
+    // Accepted batches with each one's last seq (parallel arrays), and their writes in order:
+    // write i gets seq first + i. A group of one batch (a transaction) writes its own array.
     const accepted: PendingBatch[] = [];
     const acceptedSeq: number[] = [];
-    const ops: WriteOp[] = [];
-    const seqs: number[] = [];
+    let ops: WriteOp[] = [];
+    const first = this.lastSeq + 1;
     /** Versions earlier batches of this group write, kept only when a batch has conditions. */
     const overlay: Overlay | null = group.some(isConditional) ? new Map() : null;
     let added = 0;
@@ -887,12 +887,13 @@ export class Database {
       }
       bytes += size;
       for (const op of b.ops) {
-        ops.push(op);
-        seqs.push(++seq);
+        ++seq;
         if (op.kind === KIND_CREATE_STORE) continue;
         added++;
         if (overlay) setVersion(overlay, op, op.kind === KIND_DELETE ? ABSENT : seq);
       }
+      if (group.length === 1) ops = b.ops;
+      else for (const op of b.ops) ops.push(op);
       accepted.push(b);
       acceptedSeq.push(seq);
     }
@@ -902,11 +903,11 @@ export class Database {
     let built: BuiltFrame;
     try {
       // At the head; if the log's end comes first, again at the log's start (wrapping round).
-      built = this.buildFrame(this.head, ops, seqs, seq, checkpoint);
+      built = this.buildFrame(this.head, ops, first, checkpoint);
       if (!this.fitsAt(this.head, built.frame.length)) {
         this.trie.clearCache();
         if (!this.wraps() || !this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
-        built = this.buildFrame(this.sb.logStart, ops, seqs, seq, checkpoint);
+        built = this.buildFrame(this.sb.logStart, ops, first, checkpoint);
         if (!this.fitsAt(this.sb.logStart, built.frame.length)) throw this.deviceFull();
       }
     } catch (e) {
@@ -917,7 +918,7 @@ export class Database {
       for (const b of accepted) b.reject(err);
       return;
     }
-    const { frame, offset, newest, deltas, flush } = built;
+    const { frame, offset, entries, deltas, flush } = built;
     // A small durable commit is written with FUA instead of a write and a flush (see FUA_MAX).
     const fua = this.durability === 'sync' && frame.length <= FUA_MAX;
     const writes: DirtyBlock[] = [{ offset, data: frame, fua }];
@@ -944,17 +945,14 @@ export class Database {
       this.preparedEnd = prepared.offset + prepared.data.length;
       this.bytesWritten += prepared.data.length;
     }
+    if (!flush) this.addToWal(ops, entries, deltas);
     deltas.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
     this.lastSeq = seq;
     if (sbWritten) {
       this.sb = sbWritten;
       this.unwrittenSuperblock = null;
     }
-    if (flush) {
-      this.adoptIndex(flush, seq, offset);
-    } else {
-      for (const [store, m] of newest) for (const e of m.values()) store.wal.set(e);
-    }
+    if (flush) this.adoptIndex(flush, seq, offset);
     this.adoptFrame(frame, flush !== null, offset);
     recycleFrame(frame);
     for (let i = 0; i < accepted.length; i++) accepted[i]!.resolve(acceptedSeq[i]!);
@@ -983,46 +981,76 @@ export class Database {
     return { offset: from, data: this.zeros.subarray(0, to - from) };
   }
 
-  /** The frame of a commit, laid out at `offset`: records, and for a checkpoint the index. */
-  private buildFrame(offset: number, ops: readonly WriteOp[], seqs: readonly number[], seq: number, checkpoint: boolean): BuiltFrame {
+  /**
+   * The frame of a commit, laid out at `offset`: records (write i with seq `first` + i), and
+   * for a checkpoint the index. `entries[i]` is write i's WAL entry (none for a store's
+   * creation). Only a checkpoint needs them by key now (its flush merges them into the
+   * index, and its space accounting is in the frame); any other commit adds them to the WAL
+   * once it is durable (addToWal), without a map of its own per commit.
+   */
+  private buildFrame(offset: number, ops: readonly WriteOp[], first: number, checkpoint: boolean): BuiltFrame {
     const builder = new FrameBuilder(offset, this.bs);
     const deltas = new SpaceDeltas();
-    /** Versions this commit writes, so a key written twice in one commit supersedes itself. */
-    const newest = new Map<StoreState, Map<string, WalEntry>>();
+    const entries = new Array<WalEntry | undefined>(ops.length);
     let recordBytes = 0;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      const s = seqs[i]!;
       const size = recordSize(op.key.bytes.length, op.value.length);
-      const addr = builder.addRecord(op.kind, op.valueType, op.key.isString ? FLAG_STRING_KEY : 0, op.store.id, s, op.key.bytes, op.value);
+      const addr = builder.addRecord(op.kind, op.valueType, op.key.isString ? FLAG_STRING_KEY : 0, op.store.id, first + i, op.key.bytes, op.value);
       recordBytes += size;
       if (op.kind === KIND_CREATE_STORE) {
         deltas.add(addressOffset(addr), size, ADD_STALE);
         continue;
       }
-      const entry: WalEntry = {
-        str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: s, addr, deleted: op.kind === KIND_DELETE,
+      entries[i] = {
+        str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: first + i, addr, deleted: op.kind === KIND_DELETE,
         valueType: op.valueType, value: op.value.length <= SMALL_VALUE ? op.value : null, size,
       };
-      let mine = newest.get(op.store);
-      if (!mine) newest.set(op.store, (mine = new Map()));
-      const old = mine.get(entry.str) ?? op.store.wal.get(entry.str, entry.key);
-      deltas.add(addressOffset(addr), size, ADD_LIVE);
-      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
-      mine.set(entry.str, entry);
     }
     this.building = builder;
     this.reader.pending = builder;
     let flush: FlushResult | null = null;
-    if (checkpoint) flush = this.flushIndex(builder, newest, seq, deltas, recordBytes);
+    const last = first + ops.length - 1;
+    if (checkpoint) flush = this.flushIndex(builder, this.newestByStore(ops, entries, deltas), last, deltas, recordBytes);
     const frame = builder.seal({
       flags: flush ? FRAME_CHECKPOINT : 0, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset,
-      nextOffset: offset + builder.sizeWith(0), lastSeq: seq,
+      nextOffset: offset + builder.sizeWith(0), lastSeq: last,
       checkpointOffset: flush ? offset : this.checkpointOffset, uuid: this.uuid, timestamp: Date.now(),
     });
     this.building = null;
     if (!flush) deltas.add(offset, frame.length - recordBytes, ADD_STALE);
-    return { frame, offset, newest, deltas, flush };
+    return { frame, offset, entries, deltas, flush };
+  }
+
+  /**
+   * A checkpoint's writes per store by key, the last write of a key superseding earlier ones
+   * (in this commit or the WAL), with their space accounting added to `deltas`.
+   */
+  private newestByStore(ops: readonly WriteOp[], entries: readonly (WalEntry | undefined)[], deltas: SpaceDeltas): Map<StoreState, Map<string, WalEntry>> {
+    const newest = new Map<StoreState, Map<string, WalEntry>>();
+    for (let i = 0; i < ops.length; i++) {
+      const entry = entries[i];
+      if (!entry) continue;
+      const store = ops[i]!.store;
+      let mine = newest.get(store);
+      if (!mine) newest.set(store, (mine = new Map()));
+      const old = mine.get(entry.str) ?? store.wal.get(entry.str, entry.key);
+      deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
+      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+      mine.set(entry.str, entry);
+    }
+    return newest;
+  }
+
+  /** After a commit without a checkpoint is durable: its writes join the WAL, in order. */
+  private addToWal(ops: readonly WriteOp[], entries: readonly (WalEntry | undefined)[], deltas: SpaceDeltas): void {
+    for (let i = 0; i < ops.length; i++) {
+      const entry = entries[i];
+      if (!entry) continue;
+      const old = ops[i]!.store.wal.set(entry);
+      deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
+      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+    }
   }
 
   /** After a checkpoint frame is durable: the new roots become current. */
@@ -1650,7 +1678,8 @@ interface CompactIndex {
 interface BuiltFrame {
   frame: Uint8Array;
   offset: number;
-  newest: Map<StoreState, Map<string, WalEntry>>;
+  /** Write i's WAL entry (undefined for a store's creation). */
+  entries: (WalEntry | undefined)[];
   deltas: SpaceDeltas;
   flush: FlushResult | null;
 }

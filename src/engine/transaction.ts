@@ -59,8 +59,12 @@ export class Transaction {
 }
 
 export class TxStore {
-  /** The transaction's latest write per key (latin1 key string). */
-  private readonly writes = new Map<string, Version>();
+  /**
+   * The transaction's latest write per key (latin1 key string), built at the first read: a
+   * transaction that only writes (a batched load) then costs no Version and no map entry per
+   * write, only its WriteOp.
+   */
+  private written: Map<string, Version> | null = null;
 
   /** @internal */
   constructor(
@@ -141,10 +145,16 @@ export class TxStore {
   private buffer(op: WriteOp): void {
     this.tx.assertActive();
     this.tx.ops.push(op);
-    this.writes.set(op.key.str, {
-      str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: 0, addr: 0,
-      deleted: op.kind === KIND_DELETE, valueType: op.valueType, value: op.value, size: 0,
-    });
+    if (this.written) this.written.set(op.key.str, versionOf(op));
+  }
+
+  /** This store's writes so far, by key (the latest one per key). */
+  private get writes(): Map<string, Version> {
+    if (!this.written) {
+      this.written = new Map();
+      for (const op of this.tx.ops) if (op.store === this.state) this.written.set(op.key.str, versionOf(op));
+    }
+    return this.written;
   }
 
   private version(key: Key): Version | undefined {
@@ -156,3 +166,10 @@ export class TxStore {
   }
 }
 
+/** A buffered write as reads inside the transaction see it (no sequence number or address yet). */
+function versionOf(op: WriteOp): Version {
+  return {
+    str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: 0, addr: 0,
+    deleted: op.kind === KIND_DELETE, valueType: op.valueType, value: op.value, size: 0,
+  };
+}

@@ -2,6 +2,7 @@
 //   const db = await open(path, { size: '8GiB', durability: 'sync' | 'relaxed' });
 //   const store = db.store('bench');
 //   await store.put(k, v)            // writes issued in one event-loop turn share one durable commit
+//   await db.transaction(tx => { const t = tx.store('bench'); t.put(k, v); ... })  // one atomic commit
 //   store.get(k)                     // sync
 //   await store.getAsync(k)
 //   store.range({ gte, limit })      // sync iterable of [key, value]
@@ -23,9 +24,12 @@ interface ForestStore {
   getAsync(key: Key): Promise<unknown>;
   range(options: { gte?: Key; limit?: number }): Iterable<readonly [unknown, unknown]>;
 }
+interface ForestTx {
+  store(name: string): { put(key: Key, value: Buffer): void };
+}
 interface ForestDb {
   store(name: string): ForestStore;
-  transaction(fn: (tx: unknown) => unknown): Promise<unknown>;
+  transaction(fn: (tx: ForestTx) => unknown): Promise<unknown>;
   compact(options?: unknown): Promise<unknown>;
   stats(): unknown;
   close(): Promise<unknown>;
@@ -48,7 +52,7 @@ class ForestFsAdapter implements StoreAdapter {
   /** null when this build of the engine has no db.compact(): reported N/A, like lmdb. */
   readonly compact: (() => Promise<void>) | null;
   readonly notes = [
-    'forestfs: putBatch issues all puts in one event-loop turn (one group commit) and awaits them all.',
+    'forestfs: putBatch is one db.transaction (one atomic, durable commit), as lmdb\'s and better-sqlite3\'s batches are transactions and classic-level\'s a batch(); bench/engine-load.ts measures batches of separate put() promises (group commit).',
   ];
   private db: ForestDb | null = null;
   private s: ForestStore | null = null;
@@ -87,13 +91,11 @@ class ForestFsAdapter implements StoreAdapter {
   }
 
   async putBatch(entries: ReadonlyArray<readonly [Key, Buffer]>): Promise<void> {
-    const st = this.st;
-    const pending = new Array<Promise<unknown>>(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i] as readonly [Key, Buffer];
-      pending[i] = st.put(e[0], e[1]);
-    }
-    await Promise.all(pending);
+    if (!this.db) throw new Error('forestfs adapter not open');
+    await this.db.transaction((tx) => {
+      const t = tx.store('bench');
+      for (const [k, v] of entries) t.put(k, v);
+    });
   }
 
   async putOne(key: Key, value: Buffer): Promise<void> {
