@@ -1510,8 +1510,8 @@ export class Database {
   }
 
   /** @internal See LogReader.recordIn. */
-  readRecordIn(packed: number, block: Uint8Array | undefined): DecodedRecord {
-    return this.reader.recordIn(packed, block, this.path);
+  readRecordIn(packed: number, block: Uint8Array | undefined, into?: DecodedRecord): DecodedRecord {
+    return this.reader.recordIn(packed, block, this.path, into);
   }
 
   readRecordSync(packed: number): DecodedRecord {

@@ -38,7 +38,7 @@ export class LogReader {
    * the offset if it is damaged. A record inside one cached block is decoded in place: no
    * copy, no view of the block made first, no message built unless it fails.
    */
-  recordSync(packed: number, path: string): DecodedRecord {
+  recordSync(packed: number, path: string, into?: DecodedRecord): DecodedRecord {
     const offset = addressOffset(packed);
     const size = addressSize(packed);
     if (size > 0 && this.pending === null) {
@@ -47,19 +47,19 @@ export class LogReader {
       if (at + size <= 2 * this.bs) {
         const b = this.cache.get(first);
         if (b !== undefined) {
-          if (at + size <= this.bs) return decodeRecord(b, at, path, offset);
+          if (at + size <= this.bs) return decodeRecord(b, at, path, offset, into);
           // A record across two blocks cached as adjacent views of one buffer (a written
           // frame's copy) is decoded where it lies, not copied out and checked again (about
           // 3% of records, 7% of a scan's time).
           const n = this.cache.peek(first + 1);
           if (n !== undefined && n.buffer === b.buffer && n.byteOffset === b.byteOffset + this.bs) {
-            return decodeRecord(new Uint8Array(b.buffer, b.byteOffset, this.bs + n.length), at, path, offset);
+            return decodeRecord(new Uint8Array(b.buffer, b.byteOffset, this.bs + n.length), at, path, offset, into);
           }
         }
       }
     }
     const length = this.recordLength(offset, size, path, size > 0 ? null : this.readSync(offset, RECORD_HEADER));
-    return decodeRecord(this.readSync(offset, length), 0, path, offset);
+    return decodeRecord(this.readSync(offset, length), 0, path, offset, into);
   }
 
   /**
@@ -111,17 +111,17 @@ export class LogReader {
    * together (not touched: read through recordSync, a refresh per record of a block just
    * refreshed) still refresh it.
    */
-  recordIn(packed: number, block: Uint8Array | undefined, path: string): DecodedRecord {
+  recordIn(packed: number, block: Uint8Array | undefined, path: string, into?: DecodedRecord): DecodedRecord {
     if (block !== undefined && this.pending === null) {
       const offset = addressOffset(packed);
       const at = offset % this.bs;
       const size = addressSize(packed);
       if (size > 0 && at + size <= block.length) {
         this.cache.countHit();
-        return decodeRecord(block, at, path, offset);
+        return decodeRecord(block, at, path, offset, into);
       }
     }
-    return this.recordSync(packed, path);
+    return this.recordSync(packed, path, into);
   }
 
   /** recordSync without blocking the event loop on the device. */

@@ -262,7 +262,33 @@ const MAKE_VERSION = 2;
 /** How many index entries (and WAL entries) a merge touches ahead together (a power of two). */
 const AHEAD = 16;
 
+/**
+ * WAL entries a merge touches at first (touchWal): a seek reads only a few of them when most
+ * keys are in the index (after the suite's random load, 2 of the 10 entries a seek reads came
+ * from its 43k-entry WAL; touching 10 was ~10% of the seek's time).
+ */
+const WAL_FIRST_TOUCH = 4;
+
 const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true }) as IteratorResult<never, undefined>;
+
+/** A merge's read-ahead arrays (see MergeIterator), reused by later merges. */
+class AheadArrays {
+  /** Addresses read from the cursor in a burst. */
+  readonly addrs = new Float64Array(AHEAD);
+  /** Their blocks, as touchRecords left them (undefined: not looked up, or not cached). */
+  readonly blocks = new Array<Uint8Array | undefined>(AHEAD).fill(undefined);
+  /** The keys and values of the WAL entries touchWal is about to load. */
+  readonly views = new Array<Uint8Array | undefined>(2 * AHEAD).fill(undefined);
+  /** The record the merge reads next, refilled for each (decodeRecord's `into`). */
+  record: DecodedRecord | undefined = undefined;
+}
+
+/**
+ * Read-ahead arrays of finished merges: allocating them for every range (a Float64Array has a
+ * backing store of its own) was ~5% of a seek + 10's time. A few, for nested iterators.
+ */
+const spareAhead: AheadArrays[] = [];
+const SPARE_AHEAD_MAX = 8;
 
 /**
  * The WAL run and the index cursor merged, newest per key (the WAL wins a tie), as an
@@ -282,15 +308,14 @@ class MergeIterator<T> implements Generator<T> {
   private addr = 0;
   /** The index has no more entries. */
   private indexEnded: boolean;
-  /** Addresses read from the cursor in a burst, to be read in order from aheadAt. */
-  private readonly ahead = new Float64Array(AHEAD);
-  /** Their blocks, as touchRecords left them (undefined: not looked up, or not cached). */
-  private readonly aheadBlocks = new Array<Uint8Array | undefined>(AHEAD).fill(undefined);
+  /** Read-ahead arrays, taken when first needed and handed back when the merge ends. */
+  private arrays: AheadArrays | null = null;
+  /** The next of `arrays.addrs` to read, and how many are left there. */
   private aheadAt = 0;
   private aheadCount = 0;
   private cursorEnded = false;
-  /** The keys and values of the WAL entries touchWal is about to load. */
-  private readonly touching = new Array<Uint8Array | undefined>(2 * AHEAD).fill(undefined);
+  /** The WAL position at which touchWal next runs. */
+  private touchAt = 0;
   /** The sum of the bytes touched: kept, so that the loads are not optimized away. */
   private touched = 0;
 
@@ -337,6 +362,13 @@ class MergeIterator<T> implements Generator<T> {
     this.done = true;
     this.rec = null;
     this.we = null;
+    const a = this.arrays;
+    if (a !== null) {
+      this.arrays = null;
+      a.blocks.fill(undefined); // no cached block kept alive by a spare
+      a.record = undefined;
+      if (spareAhead.length < SPARE_AHEAD_MAX) spareAhead.push(a);
+    }
     const h = this.hold;
     if (h !== null) {
       this.hold = null;
@@ -355,7 +387,7 @@ class MergeIterator<T> implements Generator<T> {
       let we = this.we;
       if (we === undefined) {
         const w = this.w;
-        if ((w & (AHEAD - 1)) === 0 && w + 1 < n && this.produced + 1 < this.limit) this.touchWal(w, n);
+        if (w === this.touchAt && w + 1 < n && this.produced + 1 < this.limit) this.touchWal(w, n);
         we = this.we = w < n ? wal.at(reverse ? n - 1 - w : w) : null;
       }
       const t = this.rec;
@@ -386,7 +418,8 @@ class MergeIterator<T> implements Generator<T> {
    * (bench/engine-scan.ts).
    */
   private readIndexed(): void {
-    const ahead = this.ahead;
+    const arrays = this.arrays ?? this.takeArrays();
+    const ahead = arrays.addrs;
     if (this.aheadCount === 0) {
       const cursor = this.cursor!;
       let want = this.limit - this.produced;
@@ -406,7 +439,7 @@ class MergeIterator<T> implements Generator<T> {
         this.indexEnded = true;
         return;
       }
-      this.touched += this.db.touchRecords(ahead, n, this.aheadBlocks);
+      this.touched += this.db.touchRecords(ahead, n, arrays.blocks);
       this.aheadAt = 0;
       this.aheadCount = n;
     }
@@ -414,20 +447,29 @@ class MergeIterator<T> implements Generator<T> {
     const a = ahead[i]!;
     this.aheadCount--;
     this.addr = a;
-    this.rec = this.db.readRecordIn(a, this.aheadBlocks[i]);
+    // One record object refilled for each: the merge is done with the previous one (built
+    // into its result, or passed over) before it reads the next.
+    this.rec = arrays.record = this.db.readRecordIn(a, arrays.blocks[i], arrays.record);
+  }
+
+  private takeArrays(): AheadArrays {
+    return (this.arrays = spareAhead.pop() ?? new AheadArrays());
   }
 
   /**
-   * Loads the span's next AHEAD WAL entries from `from` (no more than the range still needs)
-   * together, as LogReader.touchRecords does for records: the entries first, then the bytes
-   * of their keys and values (objects of their own, scattered over the heap).
+   * Loads the span's next WAL entries from `from` together (WAL_FIRST_TOUCH at first, then
+   * AHEAD at a time, no more than the range still needs), as LogReader.touchRecords does for
+   * records: the entries first, then the bytes of their keys and values (objects of their own,
+   * scattered over the heap).
    */
   private touchWal(from: number, n: number): void {
     const wal = this.wal;
     const reverse = this.reverse;
-    const views = this.touching;
-    let count = (from + AHEAD < n ? from + AHEAD : n) - from;
+    const views = (this.arrays ?? this.takeArrays()).views;
+    const most = from === 0 ? WAL_FIRST_TOUCH : AHEAD;
+    let count = (from + most < n ? from + most : n) - from;
     if (count > this.limit - this.produced) count = this.limit - this.produced;
+    this.touchAt = from + count;
     let t = 0;
     for (let i = 0; i < count; i++) {
       const e = wal.at(reverse ? n - 1 - from - i : from + i);

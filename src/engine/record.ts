@@ -53,11 +53,28 @@ export class DecodedRecord implements RecordFields {
     /** Bytes the record occupies (header, key, value, CRC). */
     public size: number,
     /** The memory the record lies in (a cached block, a frame, a copy). */
-    readonly buf: Uint8Array,
-    readonly keyAt: number,
-    readonly valueAt: number,
-    readonly valueEnd: number,
+    public buf: Uint8Array,
+    public keyAt: number,
+    public valueAt: number,
+    public valueEnd: number,
   ) {}
+
+  /** Makes this object another record (decodeRecord's `into`). */
+  refill(kind: number, valueType: number, flags: number, storeId: number, seq: number, size: number, buf: Uint8Array, keyAt: number, valueAt: number, valueEnd: number): this {
+    this.kind = kind;
+    this.valueType = valueType;
+    this.flags = flags;
+    this.storeId = storeId;
+    this.seq = seq;
+    this.size = size;
+    this.buf = buf;
+    this.keyAt = keyAt;
+    this.valueAt = valueAt;
+    this.valueEnd = valueEnd;
+    this.k = null;
+    this.v = null;
+    return this;
+  }
 
   get key(): Uint8Array {
     return (this.k ??= this.buf.subarray(this.keyAt, this.valueAt));
@@ -169,9 +186,10 @@ export function markImmutable(bytes: Uint8Array): void {
  * Decodes and verifies the record at buf[at..]; throws CORRUPT naming `where` (followed by
  * "offset <whereOffset>" when given: the message is built only on failure) if it is bad.
  * The checksum is tested unless the memory is marked verified (markVerified), or the record
- * was verified before in memory marked immutable (markImmutable).
+ * was verified before in memory marked immutable (markImmutable). With `into`, that object is
+ * refilled and returned instead of a new one (a range reads record after record).
  */
-export function decodeRecord(buf: Uint8Array, at: number, where: string, whereOffset?: number): DecodedRecord {
+export function decodeRecord(buf: Uint8Array, at: number, where: string, whereOffset?: number, into?: DecodedRecord): DecodedRecord {
   const kind = buf.length - at >= RECORD_HEADER ? buf[at]! : 0;
   if (kind < KIND_PUT || kind > KIND_CREATE_STORE) throw corruptRecord(where, whereOffset, 'its header is damaged');
   const keyLength = rd32(buf, at + 16);
@@ -191,11 +209,12 @@ export function decodeRecord(buf: Uint8Array, at: number, where: string, whereOf
     }
   }
   const k = at + RECORD_HEADER;
-  return new DecodedRecord(
-    kind, buf[at + 1]!, buf[at + 2]! | (buf[at + 3]! << 8), rd32(buf, at + 4),
-    rd32(buf, at + 8) + rd32(buf, at + 12) * 4294967296, size,
-    buf, k, k + keyLength, end,
-  );
+  const valueType = buf[at + 1]!;
+  const flags = buf[at + 2]! | (buf[at + 3]! << 8);
+  const storeId = rd32(buf, at + 4);
+  const seq = rd32(buf, at + 8) + rd32(buf, at + 12) * 4294967296;
+  if (into !== undefined) return into.refill(kind, valueType, flags, storeId, seq, size, buf, k, k + keyLength, end);
+  return new DecodedRecord(kind, valueType, flags, storeId, seq, size, buf, k, k + keyLength, end);
 }
 
 /** Little-endian u32 at b[o..o+4) (unsigned). */
