@@ -2,16 +2,25 @@
 // (batches of 1,000) on an in-memory device, twice to warm up, then once under V8's sampling
 // heap profiler with objects that later died included, so the figures are allocation volume
 // (what the scavenger pays for), not what is still alive. Inlined callees count to their caller.
-//   npx tsx bench/engine-alloc.ts        env: ORDER=random (default: key order)
+// Each batch is 1,000 put() promises (group commit), or with TX=1 one db.transaction (as the
+// suite's batches are).
+//   npx tsx bench/engine-alloc.ts        env: ORDER=random (default: key order), TX=1
 import { Session } from 'node:inspector/promises';
 import { MemoryDevice, open } from '../src/index.js';
 import { permutation, randomValues, userKeys } from './suite/data.js';
 const N = 200000; const keys = userKeys(N); const values = randomValues(N, 100, 42, 1);
 const ord = process.env.ORDER === 'random' ? permutation(N, 42, 2) : null;
+const TX = process.env.TX === '1';
 async function load() {
   const db = await open(new MemoryDevice(1 << 30), { size: '8GiB', durability: 'sync' });
   const s = db.store('bench');
-  for (let i = 0; i < N; i += 1000) { const p: Promise<unknown>[] = []; for (let j = i; j < i + 1000; j++) { const k = ord ? ord[j]! : j; p.push(s.put(keys[k]!, values[k]!)); } await Promise.all(p); }
+  for (let i = 0; i < N; i += 1000) {
+    if (TX) {
+      await db.transaction((tx) => { const t = tx.store('bench'); for (let j = i; j < i + 1000; j++) { const k = ord ? ord[j]! : j; t.put(keys[k]!, values[k]!); } });
+      continue;
+    }
+    const p: Promise<unknown>[] = []; for (let j = i; j < i + 1000; j++) { const k = ord ? ord[j]! : j; p.push(s.put(keys[k]!, values[k]!)); } await Promise.all(p);
+  }
   await db.close();
 }
 await load(); await load();

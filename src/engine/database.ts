@@ -37,7 +37,7 @@ import { copyBytes, copyLarge, MAX_SHARED, releaseLarge } from './slab.js';
 import { ADD_LIVE, ADD_STALE, MAKE_STALE, SpaceDeltas } from './space-deltas.js';
 import { Store, type WriteOptions } from './store.js';
 import { Transaction } from './transaction.js';
-import { WalIndex, type FrozenWal, type WalEntry } from './wal-index.js';
+import { entryOfWrite, WalIndex, type FrozenWal, type WalEntry } from './wal-index.js';
 
 export type Durability = 'sync' | 'relaxed';
 
@@ -829,7 +829,7 @@ export class Database {
    * later turn of the event loop, after the callers of the last commit have run: a batched
    * load queues its next batch before then, and this waits for the next idle moment). The
    * first range after a burst of random writes then starts at once instead of sorting them
-   * (~25 ms after the suite's random load, 43k entries), and the next flush finds them in
+   * (10–25 ms after the suite's random load, 43k entries), and the next flush finds them in
    * order. The work is the same as the reader's or the flush's would be (WalIndex.wantsOrdering).
    */
   private orderWhenIdle(): void {
@@ -1002,10 +1002,7 @@ export class Database {
         deltas.add(addressOffset(addr), size, ADD_STALE);
         continue;
       }
-      entries[i] = {
-        str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: first + i, addr, deleted: op.kind === KIND_DELETE,
-        valueType: op.valueType, value: op.value.length <= SMALL_VALUE ? op.value : null, size,
-      };
+      entries[i] = entryOfWrite(op, first + i, addr, size, op.value.length <= SMALL_VALUE ? op.value : null);
     }
     this.building = builder;
     this.reader.pending = builder;

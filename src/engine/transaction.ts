@@ -4,6 +4,7 @@ import { keyBytes, type Key, type Value } from './codec.js';
 import type { Database, StoreState, WriteOp } from './database.js';
 import { keyOf, type StoreReader, type Version } from './reader.js';
 import { KIND_DELETE, KIND_PUT } from './record.js';
+import { entryOfWrite } from './wal-index.js';
 import type { Snapshot } from './snapshot.js';
 import type { WriteOptions } from './store.js';
 
@@ -145,14 +146,14 @@ export class TxStore {
   private buffer(op: WriteOp): void {
     this.tx.assertActive();
     this.tx.ops.push(op);
-    if (this.written) this.written.set(op.key.str, versionOf(op));
+    if (this.written) this.written.set(op.key.str, entryOfWrite(op, 0, 0, 0, op.value));
   }
 
   /** This store's writes so far, by key (the latest one per key). */
   private get writes(): Map<string, Version> {
     if (!this.written) {
       this.written = new Map();
-      for (const op of this.tx.ops) if (op.store === this.state) this.written.set(op.key.str, versionOf(op));
+      for (const op of this.tx.ops) if (op.store === this.state) this.written.set(op.key.str, entryOfWrite(op, 0, 0, 0, op.value));
     }
     return this.written;
   }
@@ -164,12 +165,4 @@ export class TxStore {
     if (w) return w.deleted ? undefined : w;
     return this.base.version(k);
   }
-}
-
-/** A buffered write as reads inside the transaction see it (no sequence number or address yet). */
-function versionOf(op: WriteOp): Version {
-  return {
-    str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq: 0, addr: 0,
-    deleted: op.kind === KIND_DELETE, valueType: op.valueType, value: op.value, size: 0,
-  };
 }

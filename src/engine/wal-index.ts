@@ -4,8 +4,10 @@
  * snapshot freezes the current map instead of copying it; the next write then copies the
  * map once (copy-on-write), so snapshots cost nothing while no one writes.
  */
+import type { WriteOp } from './database.js';
 import { KeyFilter } from './key-filter.js';
 import { sortByKey } from './key-sort.js';
+import { KIND_DELETE } from './record.js';
 
 export interface WalEntry {
   readonly str: string;
@@ -20,6 +22,17 @@ export interface WalEntry {
   readonly value: Uint8Array | null;
   /** Bytes the record occupies in the log. */
   readonly size: number;
+}
+
+/**
+ * The entry a write makes: with its seq, address and size once its record is laid out in a
+ * frame (0 for a transaction's reads of its own writes, before), and its value if kept.
+ */
+export function entryOfWrite(op: WriteOp, seq: number, addr: number, size: number, value: Uint8Array | null): WalEntry {
+  return {
+    str: op.key.str, key: op.key.bytes, keyIsString: op.key.isString, seq, addr,
+    deleted: op.kind === KIND_DELETE, valueType: op.valueType, value, size,
+  };
 }
 
 /** What readers need of a WAL index, live or frozen. */
