@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { FaultyDevice, MemoryDevice, open, Prng, type Database, type Store } from './helpers/engine.js';
+import type { BlockDevice, IoCommand } from './helpers/io.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
 import { memoryOnly, testImage } from './helpers/test-image.js';
 
@@ -123,6 +124,51 @@ test('iterators pin by count: every one opened at a commit must finish before it
   t.is([...b].length, 99, 'it reads its own view to the end');
   await s.put('y', 1);
   t.true((await db.compact()).reclaimed);
+  await db.close();
+});
+
+/** `dev` with its next batch of reads (once armed) held back until `release()`. */
+function holdingNextRead(dev: BlockDevice): { device: BlockDevice; arm(): void; release(): void; readonly held: number } {
+  let armed = false;
+  let held = 0;
+  let release = (): void => {};
+  const device = new Proxy(dev, {
+    get(target, prop) {
+      if (prop === 'submit') {
+        return (cmds: readonly IoCommand[]): Promise<void> => {
+          if (!armed || !cmds.every((c) => c.op === 'read')) return target.submit(cmds);
+          armed = false;
+          held++;
+          return new Promise<void>((r) => { release = r; }).then(() => target.submit(cmds));
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { device, arm: () => { armed = true; }, release: () => release(), get held() { return held; } };
+}
+
+test('a getAsync reading across a compaction holds reuse of the space it reads and returns the value the key had at the call', async (t) => {
+  const image = testImage(16 << 20);
+  let db = await open(await image.open(), OPTS);
+  for (let i = 0; i < 200; i++) await db.store().put(`k${i}`, { i, v: 1 });
+  await db.close();
+  // Reopened: a cold cache, so the record is read from the device.
+  const dev = holdingNextRead(await image.open());
+  db = await open(dev.device, OPTS);
+  const s = db.store();
+  dev.arm();
+  const pending = s.getAsync('k7');
+  await new Promise((r) => setImmediate(r));
+  t.is(dev.held, 1, 'the record read is held back');
+  for (let i = 0; i < 200; i++) await s.put(`k${i}`, { i, v: 2 });
+  t.false((await db.compact()).reclaimed, 'the pending read holds the space');
+  dev.release();
+  t.deepEqual(await pending, { i: 7, v: 1 });
+  await s.put('next', 1);
+  t.true((await db.compact()).reclaimed, 'and releases it once done');
+  t.deepEqual(s.get('k7'), { i: 7, v: 2 });
   await db.close();
 });
 

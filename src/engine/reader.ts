@@ -97,21 +97,31 @@ export class StoreReader {
     return keys.map((k) => this.get(k));
   }
 
-  /** The value, or undefined, without blocking the event loop on the device. */
+  /**
+   * The value, or undefined, without blocking the event loop on the device. The value is the
+   * one the key had at the call: while the record is read, a live view pins the log, so a
+   * compaction finishing meanwhile does not let new writes reuse the space being read.
+   */
   async getAsync(key: Key): Promise<Value | undefined> {
     const k = keyBytes(key);
     this.assertOpen();
     const e = this.view.wal.get(k.str, k.bytes);
+    let addr: number | undefined;
     if (e) {
       if (e.deleted) return undefined;
       if (e.value) return this.db.decode(e.valueType, e.value);
-      const rec = await this.db.readRecord(e.addr);
-      return this.db.decode(rec.valueType, rec.value);
+      addr = e.addr;
+    } else {
+      addr = this.indexed(k);
+      if (addr === undefined) return undefined;
     }
-    const addr = this.indexed(k);
-    if (addr === undefined) return undefined;
-    const rec = await this.db.readRecord(addr);
-    return confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
+    const pinned = this.live ? this.db.pin() : -1;
+    try {
+      const rec = await this.db.readRecord(addr);
+      return e || confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
+    } finally {
+      if (pinned >= 0) this.db.unpin(pinned);
+    }
   }
 
   /**
