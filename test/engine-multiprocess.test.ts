@@ -85,3 +85,85 @@ test('a writer and a read-only reader at once; a second writer is refused; a rea
     w.child.kill('SIGKILL');
   }
 });
+
+/** Puts k0..k(n-1) = { i, v } in batches; the writer's view of the data set. */
+async function fill(db: Database, n: number, v: number): Promise<void> {
+  const s = db.store();
+  for (let i = 0; i < n; i += 100) {
+    const p: Promise<number>[] = [];
+    for (let j = i; j < Math.min(n, i + 100); j++) p.push(s.put(`k${j}`, { j, v, pad: 'x'.repeat(200) }));
+    await Promise.all(p);
+  }
+}
+
+test('a read-only reader holds the writer back from reusing the space of the commit it reads, until it refreshes or closes', async (t) => {
+  const path = join(tempDir(t), 'held.forest');
+  const writer = await open(path, { size: 8 << 20, walThreshold: 64 });
+  await fill(writer, 2000, 1);
+  const reader = await open(path, { readOnly: true });
+  await fill(writer, 2000, 2);
+  t.false((await writer.compact()).reclaimed, 'the reader reads the commit before the compaction');
+  // The writer goes on until the device is full: it does not wrap round over the space the
+  // reader's view is in (without the hold it would, and the reader would find other bytes).
+  let full = false;
+  for (let r = 0; r < 60 && !full; r++) {
+    try {
+      await fill(writer, 2000, 3 + r);
+    } catch (e) {
+      t.is((e as ForestError).code, 'DEVICE_FULL');
+      full = true;
+    }
+  }
+  t.true(full, 'the writer stops at the held space');
+  for (let i = 0; i < 2000; i += 97) t.deepEqual(reader.store().get(`k${i}`), { j: i, v: 1, pad: 'x'.repeat(200) });
+  t.is([...reader.store().range()].length, 2000);
+  const snap = reader.snapshot();
+  await reader.refresh();
+  t.is((reader.store().get('k5') as { v: number }).v, (writer.store().get('k5') as { v: number }).v);
+  await t.throwsAsync(fill(writer, 2000, 90), { code: 'DEVICE_FULL' }, 'a snapshot in the reader still holds the old commit');
+  t.deepEqual(snap.store().get('k5'), { j: 5, v: 1, pad: 'x'.repeat(200) });
+  snap.close();
+  await reader.refresh();
+  // Released once the reader has moved on: the next commit reclaims the space first.
+  await fill(writer, 2000, 91);
+  // A compaction after the reader's last refresh waits for the next one.
+  t.false((await writer.compact()).reclaimed);
+  const used = writer.stats().usedBytes;
+  await reader.refresh();
+  await writer.store().put('next', 1);
+  t.true(writer.stats().usedBytes < used, 'the next commit after the refresh reclaims');
+  await fill(writer, 2000, 92);
+  await reader.refresh();
+  t.deepEqual(reader.store().get('k5'), { j: 5, v: 92, pad: 'x'.repeat(200) });
+  await reader.close();
+  await writer.close();
+});
+
+test('a reader process killed while it holds a commit releases it', async (t) => {
+  const path = join(tempDir(t), 'killed.forest');
+  const writer = await open(path, { size: 16 << 20, walThreshold: 64 });
+  await fill(writer, 500, 1);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'hold-reader.ts'), path], { stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      child.stderr!.on('data', (d) => (err += d));
+      child.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.once('exit', (code) => reject(new Error(`reader exited (${code}): ${err}`)));
+    });
+    t.is(line, `open ${JSON.stringify({ j: 0, v: 1, pad: 'x'.repeat(200) })}`);
+    await fill(writer, 500, 2);
+    t.false((await writer.compact()).reclaimed, 'the reader in the other process holds its commit');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    await writer.store().put('next', 1);
+    t.true((await writer.compact()).reclaimed, 'its lock went with it');
+  } finally {
+    child.kill('SIGKILL');
+    await writer.close();
+  }
+});

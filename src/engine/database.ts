@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { ForestError } from '../errors.js';
 import { HBTrie, type BatchOp, type NodeStore } from '../hbtrie/index.js';
 import {
-  BufferPool, openDevice, parseSize, writeBlocks,
+  BufferPool, openDevice, parseSize, RangeLocks, writeBlocks,
   type BackendChoice, type BlockDevice, type DirtyBlock,
 } from '../io/index.js';
 import { BlockCache } from './block-cache.js';
@@ -147,6 +147,11 @@ const PREPARE_SMALL = 64 << 10;
  */
 const FUA_MAX = 64 << 10;
 /**
+ * Readers' commit locks (holdCommit) are on bytes READER_LOCK_BASE + commit of the image or
+ * device: names only, far past any device's end, nothing there is read or written.
+ */
+const READER_LOCK_BASE = 2 ** 52;
+/**
  * The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. Session 5
  * raised 16× / 48 to 32× / 64: the suite's random load and overwrites wrote 2.08 → 1.85× their
  * bytes (docs/ARCHITECTURE.md, "The flush policy").
@@ -213,6 +218,14 @@ export class Database {
   private readonly snapshots = new Set<Snapshot>();
   /** Live iterators by the commit they were opened at: commit → how many are open (0s pruned lazily). */
   private readonly pins = new Map<number, number>();
+  /**
+   * Readers in other processes, by the commit each reads (shared byte-range locks on the image
+   * or block device, see holdCommit): a writer does not reuse space they may read. null where
+   * the device has no path that takes OFD locks.
+   */
+  private readerLocks: RangeLocks | null = null;
+  /** A read-only opener: the commit its lock names (-1: none). */
+  private heldCommit = -1;
   private committing: Promise<void> | null = null;
   private scheduled = false;
   /** An orderWhenIdle check is queued. */
@@ -267,6 +280,41 @@ export class Database {
   // ---------------------------------------------------------------- startup
 
   private async start(opts: OpenOptions): Promise<void> {
+    this.readerLocks = RangeLocks.open(this.path);
+    try {
+      // A reader names commit 0 until it knows its own, so that nothing is reclaimed meanwhile.
+      if (this.readOnly) this.holdCommit(0);
+      await this.recoverOrFormat(opts);
+      if (this.readOnly) this.holdCommit(this.lastCommit);
+    } catch (e) {
+      this.readerLocks?.close();
+      throw e;
+    }
+  }
+
+  /**
+   * For a read-only opener: names `commit` as the oldest one this process reads (a shared
+   * lock on byte READER_LOCK_BASE + commit), then drops the name it had. The writer reclaims
+   * a compaction's space only when no reader names a commit older than the compaction's
+   * (canReclaimAt), as for its own snapshots. The lock goes with the process.
+   */
+  private holdCommit(commit: number): void {
+    const locks = this.readerLocks;
+    if (!locks || commit === this.heldCommit) return;
+    if (!locks.share(READER_LOCK_BASE + commit, 1)) return;
+    if (this.heldCommit >= 0) locks.unlock(READER_LOCK_BASE + this.heldCommit, 1);
+    this.heldCommit = commit;
+  }
+
+  /** The oldest commit this process may still read: its current one, or an open snapshot's or iterator's. */
+  private oldestRead(): number {
+    let oldest = this.lastCommit;
+    for (const s of this.snapshots) oldest = Math.min(oldest, s.commit);
+    for (const [c, open] of this.pins) if (open > 0) oldest = Math.min(oldest, c);
+    return oldest;
+  }
+
+  private async recoverOrFormat(opts: OpenOptions): Promise<void> {
     const { valid, blank } = await this.superblocks();
     if (blank) {
       if (this.readOnly) throw notForestFs(this.path, 'it is blank (open it writable once to format it)');
@@ -711,6 +759,7 @@ export class Database {
       this.cache.clear();
       await this.recover(sbs);
     }
+    this.holdCommit(this.oldestRead());
     return this.lastCommit - before;
   }
 
@@ -1249,7 +1298,7 @@ export class Database {
   private canReclaimAt(commit: number): boolean {
     for (const s of this.snapshots) if (s.commit < commit) return false;
     for (const [c, open] of this.pins) if (open > 0 && c < commit) return false;
-    return true;
+    return !(this.readerLocks?.taken(READER_LOCK_BASE, commit) ?? false);
   }
 
   /**
@@ -1603,6 +1652,7 @@ export class Database {
       }
     } finally {
       this.closed = true;
+      this.readerLocks?.close();
       this.pool.drain();
       await this.device.close();
     }

@@ -1,4 +1,4 @@
-import koffi from 'koffi';
+import koffi, { type LibraryHandle } from 'koffi';
 
 /**
  * flock(2) for the pure-Node backend, through the C library koffi can load without our own
@@ -8,23 +8,34 @@ import koffi from 'koffi';
 type Flock = (fd: number, op: number) => number;
 
 let flockFn: Flock | null | undefined;
+let libcLib: LibraryHandle | null | undefined;
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
-function load(): Flock | null {
-  if (flockFn !== undefined) return flockFn;
-  flockFn = null;
+/** The C library, through koffi; null where none can be loaded (Windows). */
+export function libc(): LibraryHandle | null {
+  if (libcLib !== undefined) return libcLib;
+  libcLib = null;
   const names = process.platform === 'darwin' ? ['libc.dylib', '/usr/lib/libSystem.B.dylib'] : ['libc.so.6', 'libc.so'];
   for (const name of names) {
     try {
-      const lib = koffi.load(name);
-      const f = lib.func('int flock(int fd, int op)');
-      flockFn = (fd, op) => f(fd, op) as number;
+      libcLib = koffi.load(name);
       break;
     } catch {
       // try the next name
     }
+  }
+  return libcLib;
+}
+
+function load(): Flock | null {
+  if (flockFn !== undefined) return flockFn;
+  flockFn = null;
+  const lib = libc();
+  if (lib) {
+    const f = lib.func('int flock(int fd, int op)');
+    flockFn = (fd, op) => f(fd, op) as number;
   }
   return flockFn;
 }

@@ -1,6 +1,7 @@
 export * from './types.js';
 export { BufferPool, allocAligned, addressOf } from './buffer-pool.js';
 export { writeBlocks, type DirtyBlock, type WriteBatchOptions } from './write-batcher.js';
+export { RangeLocks } from './range-lock.js';
 export { MemoryDevice, type MemoryDeviceOptions } from './memory-device.js';
 export { NodeFsDevice } from './node-fs-device.js';
 export { NativeDevice, type NativeBackendName, type NativeOpenOptions } from './native-device.js';
