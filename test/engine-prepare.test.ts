@@ -72,3 +72,14 @@ test('an image file is zeroed ahead of small commits by default, and not with pr
   t.true(byDefault >= 1 << 20, 'a megabyte ahead of the head is allocated');
   t.true(off < byDefault - (512 << 10));
 });
+
+test('each block ahead of the head is zeroed once: small commits write their frames and about as many zeros, not more', async (t) => {
+  const db = await open(new MemoryDevice(64 << 20), { prepareLog: true });
+  const s = db.store();
+  for (let i = 0; i < 1500; i++) await s.put(`k${i % 100}`, i);
+  const { bytesWritten, usedBytes } = db.stats();
+  t.log(`1,500 one-put commits: ${usedBytes} bytes of log, ${bytesWritten} bytes written`);
+  // Frames (the log) plus zeros over the same range and at most 1.5 MiB ahead of it.
+  t.true(bytesWritten <= 2 * usedBytes + (3 << 19), `${bytesWritten} <= 2 × ${usedBytes} + 1.5 MiB`);
+  await db.close();
+});

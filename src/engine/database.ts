@@ -1020,7 +1020,12 @@ export class Database {
   private prepareAhead(offset: number, length: number): DirtyBlock | null {
     if (!this.prepareLog || length > PREPARE_SMALL) return null;
     const end = offset + length;
-    if (offset < this.preparedEnd - PREPARE_BYTES || offset > this.preparedEnd) this.preparedEnd = offset; // wrapped, or moved
+    // Wrapped, or moved. Zeroing runs up to 1.5 × PREPARE_BYTES past a frame's end (it starts
+    // when half a step is left, at the zeroed end): a frame closer than twice the step below
+    // the zeroed end is in the zeroed run. (Until session 10 the bound was one step, so a frame
+    // 1 to 1.5 MiB below it restarted the run at its own end and zeroed the same blocks again:
+    // 30 MB written for a 6 MB log of one-put commits.)
+    if (offset < this.preparedEnd - 2 * PREPARE_BYTES || offset > this.preparedEnd) this.preparedEnd = offset;
     if (end + PREPARE_BYTES / 2 <= this.preparedEnd) return null;
     const from = Math.max(end, this.preparedEnd);
     const limit = offset < this.tail ? this.tail : this.device.geometry.capacity;
