@@ -1085,9 +1085,7 @@ export class Database {
       const store = ops[i]!.store;
       let mine = newest.get(store);
       if (!mine) newest.set(store, (mine = new Map()));
-      const old = mine.get(entry.str) ?? store.wal.get(entry.str, entry.key);
-      deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
-      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+      countWrite(deltas, entry, mine.get(entry.str) ?? store.wal.get(entry.str, entry.key));
       mine.set(entry.str, entry);
     }
     return newest;
@@ -1098,9 +1096,7 @@ export class Database {
     for (let i = 0; i < ops.length; i++) {
       const entry = entries[i];
       if (!entry) continue;
-      const old = ops[i]!.store.wal.set(entry);
-      deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
-      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+      countWrite(deltas, entry, ops[i]!.store.wal.set(entry));
     }
   }
 
@@ -1725,6 +1721,12 @@ interface CompactIndex {
   results: Map<StoreState, IndexResult>;
   live: Float64Array;
   stale: Float64Array;
+}
+
+/** A write's space accounting: its record is live, and the version it replaces (if any) stale. */
+function countWrite(deltas: SpaceDeltas, entry: WalEntry, old: WalEntry | undefined): void {
+  deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
+  if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
 }
 
 interface BuiltFrame {
