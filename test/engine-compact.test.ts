@@ -172,6 +172,39 @@ test('a getAsync reading across a compaction holds reuse of the space it reads a
   await db.close();
 });
 
+test("a snapshot's pending getAsync and open iterator hold the space they read after the snapshot is closed", async (t) => {
+  const image = testImage(16 << 20);
+  let db = await open(await image.open(), OPTS);
+  for (let i = 0; i < 200; i++) await db.store().put(`k${String(i).padStart(3, '0')}`, { i, v: 1 });
+  await db.close();
+  const dev = holdingNextRead(await image.open());
+  db = await open(dev.device, OPTS);
+  const s = db.store();
+  const snap = db.snapshot();
+  const it = snap.store().range();
+  t.deepEqual(it.next().value, ['k000', { i: 0, v: 1 }]);
+  dev.arm();
+  const pending = snap.store().getAsync('k150');
+  await new Promise((r) => setImmediate(r));
+  t.is(dev.held, 1, 'the record read is held back');
+  snap.close();
+  for (let i = 0; i < 200; i++) await s.put(`k${String(i).padStart(3, '0')}`, { i, v: 2 });
+  t.false((await db.compact()).reclaimed, 'the pending read and the open iterator hold the space');
+  dev.release();
+  t.deepEqual(await pending, { i: 150, v: 1 });
+  // Enough new commits to run over the space the compaction freed, were it reclaimed.
+  for (let round = 0; round < 3; round++) for (let i = 0; i < 200; i++) await s.put(`n${i}`, Buffer.alloc(2000, round));
+  let n = 1;
+  for (const [k, v] of it) {
+    t.deepEqual([k, v], [`k${String(n).padStart(3, '0')}`, { i: n, v: 1 }]);
+    n++;
+  }
+  t.is(n, 200, 'the iterator read the snapshot to its end');
+  await s.put('next', 1);
+  t.true((await db.compact()).reclaimed, 'and both release it once done');
+  await db.close();
+});
+
 memoryOnly(test)('a crash at any point of a compaction leaves the state as it was', async (t) => {
   const base = new FaultyDevice(8 << 20, { seed: 3 });
   let db = await open(base, OPTS);

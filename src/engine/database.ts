@@ -1303,12 +1303,13 @@ export class Database {
   }
 
   /**
-   * @internal Holds reuse of freed space back for an iterator over the live view; returns the
-   * commit to unpin (once). A count per commit, not an object per iterator: seeks open and
-   * close one each, and a count that drops to 0 stays until pins of other commits pile up.
+   * @internal Holds reuse of space freed after `commit` (default: the last one) back for an
+   * iterator or a pending read; returns the commit to unpin (once). A count per commit, not an
+   * object per iterator: seeks open and close one each, and a count that drops to 0 stays
+   * until pins of other commits pile up.
    */
-  pin(): number {
-    const c = this.lastCommit;
+  pin(commit = this.lastCommit): number {
+    const c = commit;
     const pins = this.pins;
     const open = pins.get(c);
     if (open === undefined && pins.size >= 16) for (const [k, n] of pins) if (n === 0) pins.delete(k);

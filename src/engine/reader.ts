@@ -54,8 +54,12 @@ export class StoreReader {
     protected readonly db: Database,
     /** @internal */ readonly view: StoreView,
     private readonly assertOpen: () => void,
-    /** A live view: an open iterator pins the log (db.pin) so compaction does not reuse what it may still read. */
-    private readonly live = false,
+    /**
+     * The commit this view is of, or undefined for the live view (whose commit moves). An open
+     * iterator and a pending getAsync pin it (db.pin), so compaction does not reuse what they
+     * may still read, even if a snapshot they came from is closed meanwhile.
+     */
+    private readonly commit?: number,
   ) {}
 
   get name(): string {
@@ -99,8 +103,9 @@ export class StoreReader {
 
   /**
    * The value, or undefined, without blocking the event loop on the device. The value is the
-   * one the key had at the call: while the record is read, a live view pins the log, so a
-   * compaction finishing meanwhile does not let new writes reuse the space being read.
+   * one the key had at the call: while the record is read, the view's commit is pinned, so a
+   * compaction finishing meanwhile (or the view's snapshot closing) does not let new writes
+   * reuse the space being read.
    */
   async getAsync(key: Key): Promise<Value | undefined> {
     const k = keyBytes(key);
@@ -115,12 +120,12 @@ export class StoreReader {
       addr = this.indexed(k);
       if (addr === undefined) return undefined;
     }
-    const pinned = this.live ? this.db.pin() : -1;
+    const pinned = this.db.pin(this.commit);
     try {
       const rec = await this.db.readRecord(addr);
       return e || confirmed(rec, k, this.view.id) ? this.db.decode(rec.valueType, rec.value) : undefined;
     } finally {
-      if (pinned >= 0) this.db.unpin(pinned);
+      this.db.unpin(pinned);
     }
   }
 
@@ -241,11 +246,11 @@ export class StoreReader {
         throw db.toError(e);
       }
     }
-    // A live view pins the log; a span of a live WAL index holds it (both released by the Hold).
-    const hold = this.live ? new Hold(db, db.pin(), wal) : wal.held ? new Hold(null, 0, wal) : null;
+    // The view's commit is pinned; a span of a live WAL index holds it (both released by the Hold).
+    const hold = new Hold(db, db.pin(this.commit), wal);
     const it = new MergeIterator<T>(db, this, wal, cursor, b.reverse, b.limit, withDeleted, make, hold);
     // An iterator dropped unfinished releases its pin (and WAL hold) when it is collected.
-    if (hold) releaseOnCollect(it);
+    releaseOnCollect(it);
     return it;
   }
 
@@ -529,8 +534,8 @@ function compareAt(a: Uint8Array, buf: Uint8Array, start: number, end: number): 
 }
 
 /**
- * What an open iterator holds: a pin on the live log (db.pin) and its WAL span's hold on a
- * live WAL index. Released once, when the iterator ends or, if dropped open, is collected (the
+ * What an open iterator holds: a pin on its view's commit (db.pin) and its WAL span's hold on
+ * a live WAL index. Released once, when the iterator ends or, if dropped open, is collected (the
  * registry's held value must not reference the iterator, so this is an object of its own).
  */
 class Hold {

@@ -28,7 +28,7 @@ export class Snapshot {
     let r = this.readers.get(name);
     if (!r) {
       const view = this.views.get(name) ?? emptyView(name, this.seq);
-      r = new StoreReader(this.db, view, () => this.assertOpen());
+      r = new StoreReader(this.db, view, () => this.assertOpen(), this.commit);
       this.readers.set(name, r);
     }
     return r;

@@ -20,7 +20,7 @@ export interface WriteOptions {
 export class Store extends StoreReader {
   /** @internal */
   constructor(db: Database, private readonly state: StoreState) {
-    super(db, state, () => db.assertOpen(), true);
+    super(db, state, () => db.assertOpen());
   }
 
   put(key: Key, value: Value, opts?: WriteOptions): Promise<number> {
