@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { FaultyDevice, MemoryDevice, open, Prng, type Database, type Store } from './helpers/engine.js';
-import type { BlockDevice, IoCommand } from './helpers/io.js';
+import { holdingNext } from './helpers/holding-device.js';
 import { cloneModel, diffModel, type Model } from './helpers/model.js';
 import { memoryOnly, testImage } from './helpers/test-image.js';
 
@@ -127,35 +127,13 @@ test('iterators pin by count: every one opened at a commit must finish before it
   await db.close();
 });
 
-/** `dev` with its next batch of reads (once armed) held back until `release()`. */
-function holdingNextRead(dev: BlockDevice): { device: BlockDevice; arm(): void; release(): void; readonly held: number } {
-  let armed = false;
-  let held = 0;
-  let release = (): void => {};
-  const device = new Proxy(dev, {
-    get(target, prop) {
-      if (prop === 'submit') {
-        return (cmds: readonly IoCommand[]): Promise<void> => {
-          if (!armed || !cmds.every((c) => c.op === 'read')) return target.submit(cmds);
-          armed = false;
-          held++;
-          return new Promise<void>((r) => { release = r; }).then(() => target.submit(cmds));
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return { device, arm: () => { armed = true; }, release: () => release(), get held() { return held; } };
-}
-
 test('a getAsync reading across a compaction holds reuse of the space it reads and returns the value the key had at the call', async (t) => {
   const image = testImage(16 << 20);
   let db = await open(await image.open(), OPTS);
   for (let i = 0; i < 200; i++) await db.store().put(`k${i}`, { i, v: 1 });
   await db.close();
   // Reopened: a cold cache, so the record is read from the device.
-  const dev = holdingNextRead(await image.open());
+  const dev = holdingNext(await image.open(), (cmds) => cmds.every((c) => c.op === 'read'));
   db = await open(dev.device, OPTS);
   const s = db.store();
   dev.arm();
@@ -177,7 +155,7 @@ test("a snapshot's pending getAsync and open iterator hold the space they read a
   let db = await open(await image.open(), OPTS);
   for (let i = 0; i < 200; i++) await db.store().put(`k${String(i).padStart(3, '0')}`, { i, v: 1 });
   await db.close();
-  const dev = holdingNextRead(await image.open());
+  const dev = holdingNext(await image.open(), (cmds) => cmds.every((c) => c.op === 'read'));
   db = await open(dev.device, OPTS);
   const s = db.store();
   const snap = db.snapshot();

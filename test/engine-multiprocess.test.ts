@@ -2,6 +2,8 @@ import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ForestError, open, type Database } from './helpers/engine.js';
+import { holdingNext } from './helpers/holding-device.js';
+import { openDevice } from './helpers/io.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** The kill-writer child (commit N puts n:N = N and last = N), with its acknowledgements. */
@@ -96,6 +98,19 @@ async function fill(db: Database, n: number, v: number): Promise<void> {
   }
 }
 
+/** Rounds of fill (values v, v + 1, ...) until the device is full: true if it became full within 60. */
+async function fillUntilFull(db: Database, v: number): Promise<boolean> {
+  for (let r = 0; r < 60; r++) {
+    try {
+      await fill(db, 2000, v + r);
+    } catch (e) {
+      if ((e as ForestError).code === 'DEVICE_FULL') return true;
+      throw e;
+    }
+  }
+  return false;
+}
+
 test('a read-only reader holds the writer back from reusing the space of the commit it reads, until it refreshes or closes', async (t) => {
   const path = join(tempDir(t), 'held.forest');
   const writer = await open(path, { size: 8 << 20, walThreshold: 64 });
@@ -105,16 +120,7 @@ test('a read-only reader holds the writer back from reusing the space of the com
   t.false((await writer.compact()).reclaimed, 'the reader reads the commit before the compaction');
   // The writer goes on until the device is full: it does not wrap round over the space the
   // reader's view is in (without the hold it would, and the reader would find other bytes).
-  let full = false;
-  for (let r = 0; r < 60 && !full; r++) {
-    try {
-      await fill(writer, 2000, 3 + r);
-    } catch (e) {
-      t.is((e as ForestError).code, 'DEVICE_FULL');
-      full = true;
-    }
-  }
-  t.true(full, 'the writer stops at the held space');
+  t.true(await fillUntilFull(writer, 3), 'the writer stops at the held space');
   for (let i = 0; i < 2000; i += 97) t.deepEqual(reader.store().get(`k${i}`), { j: i, v: 1, pad: 'x'.repeat(200) });
   t.is([...reader.store().range()].length, 2000);
   const snap = reader.snapshot();
@@ -137,6 +143,40 @@ test('a read-only reader holds the writer back from reusing the space of the com
   t.deepEqual(reader.store().get('k5'), { j: 5, v: 92, pad: 'x'.repeat(200) });
   await reader.close();
   await writer.close();
+});
+
+test('a reader opening while a compaction ends cannot come to read space that a restarted writer takes as free', async (t) => {
+  const path = join(tempDir(t), 'gate.forest');
+  const first = await open(path, { size: 8 << 20, walThreshold: 64 });
+  await fill(first, 2000, 1);
+  await first.close();
+  const base = openDevice(path);
+  const dev = holdingNext(base, (cmds) => cmds.some((c) => c.op === 'flush'));
+  const writer = await open(dev.device, { walThreshold: 64 });
+  await fill(writer, 2000, 2);
+  // The compaction's checkpoint write (the first flush once its index is being built) is held
+  // back: the compaction has decided to reclaim at once (no reader), and the checkpoint that
+  // says so is on its way.
+  const compaction = writer.compact({ onProgress: (p) => { if (p.phase === 'index') dev.arm(); } });
+  for (let i = 0; i < 2000 && dev.held === 0; i++) await new Promise((r) => setTimeout(r, 1));
+  t.is(dev.held, 1, 'the checkpoint write is held');
+  let opened = false;
+  const opening = open(path, { readOnly: true }).then((r) => { opened = true; return r; });
+  await new Promise((r) => setTimeout(r, 100));
+  t.false(opened, 'the reader waits for the compaction to end');
+  dev.release();
+  await compaction;
+  const reader = await opening;
+  // The writer dies (its device closed, nothing more written); a new one recovers the tail
+  // from the compaction's checkpoint and writes until the device is full.
+  await base.close();
+  const again = await open(path, { walThreshold: 64 });
+  t.true(await fillUntilFull(again, 3));
+  // The reader's view is the compacted state, which the new writer has not overwritten.
+  for (let i = 0; i < 2000; i += 7) t.deepEqual(reader.store().get(`k${i}`), { j: i, v: 2, pad: 'x'.repeat(200) });
+  t.is([...reader.store().range()].length, 2000);
+  await reader.close();
+  await again.close();
 });
 
 test('a reader process killed while it holds a commit releases it', async (t) => {

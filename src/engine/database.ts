@@ -152,6 +152,14 @@ const FUA_MAX = 64 << 10;
  */
 const READER_LOCK_BASE = 2 ** 52;
 /**
+ * The byte the writer locks exclusively while it ends a compaction (from deciding whether to
+ * reclaim at once to writing the superblock that names the new checkpoint); readers wait for
+ * it to be free before reading the superblock at open (passGate).
+ */
+const COMPACT_GATE = READER_LOCK_BASE - 1;
+/** How long a reader's open waits on the gate before giving up (a writer stuck in I/O). */
+const GATE_WAIT_MS = 30_000;
+/**
  * The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. Session 5
  * raised 16× / 48 to 32× / 64: the suite's random load and overwrites wrote 2.08 → 1.85× their
  * bytes (docs/ARCHITECTURE.md, "The flush policy").
@@ -280,10 +288,13 @@ export class Database {
   // ---------------------------------------------------------------- startup
 
   private async start(opts: OpenOptions): Promise<void> {
-    this.readerLocks = RangeLocks.open(this.path);
+    this.readerLocks = RangeLocks.open(this.path, !this.readOnly);
     try {
       // A reader names commit 0 until it knows its own, so that nothing is reclaimed meanwhile.
-      if (this.readOnly) this.holdCommit(0);
+      if (this.readOnly) {
+        this.holdCommit(0);
+        await this.passGate();
+      }
       await this.recoverOrFormat(opts);
       if (this.readOnly) this.holdCommit(this.lastCommit);
     } catch (e) {
@@ -304,6 +315,27 @@ export class Database {
     if (!locks.share(READER_LOCK_BASE + commit, 1)) return;
     if (this.heldCommit >= 0) locks.unlock(READER_LOCK_BASE + this.heldCommit, 1);
     this.heldCommit = commit;
+  }
+
+  /**
+   * For a read-only opener, after naming commit 0: waits while the writer ends a compaction.
+   * The writer closes the gate before it checks for readers and decides to reclaim at once
+   * (writing the new tail into the compaction's checkpoint), and opens it once the superblock
+   * names that checkpoint. So a reader either named commit 0 before the check (the writer sees
+   * it and does not reclaim), or reads the superblock after it (and never reads the freed
+   * space): none can come to read the old state unseen, which a restarted writer would take
+   * as free.
+   */
+  private async passGate(): Promise<void> {
+    const locks = this.readerLocks;
+    if (!locks || this.heldCommit < 0) return;
+    const t0 = performance.now();
+    while (locks.taken(COMPACT_GATE, 1)) {
+      if (performance.now() - t0 > GATE_WAIT_MS) {
+        throw new ForestError('LOCKED', `${this.path}: the writer has been ending a compaction for ${GATE_WAIT_MS / 1000} s; try again`);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   /** The oldest commit this process may still read: its current one, or an open snapshot's or iterator's. */
@@ -1176,6 +1208,8 @@ export class Database {
     let builder: FrameBuilder | null = null;
     let room = 0;
     let copied = 0;
+    /** The readers' gate is closed (tailFor), until the superblock names the new checkpoint. */
+    let gated = false;
     let recordBytes = 0;
     const seal = async (): Promise<void> => {
       const b = builder!;
@@ -1217,15 +1251,21 @@ export class Database {
       }
       if (builder) await seal();
       onProgress({ phase: 'index', done: copied, total });
-      // The new index, in one checkpoint frame: wherever it fits.
-      const reclaimNow = this.canReclaimAt(this.lastCommit + 1);
+      // The new index, in one checkpoint frame: wherever it fits. Its tail is the copies' start
+      // (the space before them freed at once) if nothing may still read that space, decided
+      // once the tries are built, with the readers' gate closed until the superblock names the
+      // checkpoint (see passGate).
+      const tailFor = (): number => {
+        gated ||= this.closeGate();
+        return gated && start >= 0 && this.canReclaimAt(this.lastCommit + 1) ? start : this.tail;
+      };
       let built: Uint8Array | null = null;
       let at = this.head;
       let index: CompactIndex | null = null;
       for (const candidate of [this.head, this.sb.logStart]) {
         if (candidate !== this.head && !this.wraps()) break;
         this.trie.clearCache();
-        const r = this.buildCompactCheckpoint(candidate, ops, deltas, reclaimNow && start >= 0 ? start : this.tail);
+        const r = this.buildCompactCheckpoint(candidate, ops, deltas, tailFor);
         if (this.fitsAt(candidate, r.frame.length)) {
           built = r.frame;
           index = r;
@@ -1244,6 +1284,7 @@ export class Database {
       this.adoptFrame(built, true, at);
       // The superblock must name the new checkpoint before anything older is overwritten.
       await this.writeSuperblock();
+      gated = this.openGate(gated);
       this.pendingTail = { offset: start, commit: this.lastCommit };
       const reclaimed = this.canReclaim();
       if (reclaimed) await this.reclaim();
@@ -1253,6 +1294,7 @@ export class Database {
       onProgress({ phase: 'done', done: copied, total });
       return result;
     } catch (e) {
+      gated = this.openGate(gated);
       this.building = null;
       this.reader.pending = null;
       this.trie.clearCache();
@@ -1266,7 +1308,7 @@ export class Database {
   }
 
   /** The checkpoint that ends a compaction: fresh tries over the copies, and fresh accounting. */
-  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: SpaceDeltas, tail: number): CompactIndex {
+  private buildCompactCheckpoint(offset: number, ops: Map<StoreState, BatchOp[]>, copyDeltas: SpaceDeltas, tailFor: () => number): CompactIndex {
     const builder = new FrameBuilder(offset, this.bs);
     this.building = builder;
     this.reader.pending = builder;
@@ -1282,6 +1324,7 @@ export class Database {
     }
     const live = new Float64Array(this.live.length);
     const stale = new Float64Array(this.stale.length);
+    const tail = tailFor();
     const metaOf = (): Uint8Array => encodeMeta({ ...this.metaSnapshot(results, this.lastSeq, live, stale), tail });
     const frameLength = builder.sizeWith(metaOf().length + 8);
     deltas.add(offset, frameLength - nodeBytes, ADD_STALE);
@@ -1293,6 +1336,21 @@ export class Database {
     });
     this.building = null;
     return { frame, results, live, stale };
+  }
+
+  /**
+   * Closes the readers' gate (passGate) for the end of a compaction; false if it could not be
+   * (then the compaction must not reclaim at once). True where there are no reader locks: no
+   * reader in another process is held for there.
+   */
+  private closeGate(): boolean {
+    return this.readerLocks?.lock(COMPACT_GATE, 1) ?? true;
+  }
+
+  /** Opens the gate if `gated`; returns false (the new state of the caller's flag). */
+  private openGate(gated: boolean): false {
+    if (gated) this.readerLocks?.unlock(COMPACT_GATE, 1);
+    return false;
   }
 
   /** Whether no open snapshot or live iterator predates commit `commit`. */

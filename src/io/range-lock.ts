@@ -39,11 +39,12 @@ export class RangeLocks {
   private constructor(private fd: number, private readonly fcntl: Fcntl) {}
 
   /**
-   * Opens `path` for locking (read-only; nothing is read). null when the platform has no OFD
-   * locks or the path is not a regular file or a block device (a character device's open may
-   * have side effects; memory and test devices have no path).
+   * Opens `path` for locking (nothing is read or written; `writable` opens it read-write, which
+   * an exclusive lock needs). null when the platform has no OFD locks or the path is not a
+   * regular file or a block device (a character device's open may have side effects; memory
+   * and test devices have no path).
    */
-  static open(path: string): RangeLocks | null {
+  static open(path: string, writable = false): RangeLocks | null {
     const fcntl = load();
     if (!fcntl) return null;
     let st;
@@ -55,7 +56,7 @@ export class RangeLocks {
     if (!st.isFile() && !st.isBlockDevice()) return null;
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = openSync(path, writable ? 'r+' : 'r');
     } catch {
       return null;
     }
@@ -71,6 +72,11 @@ export class RangeLocks {
   /** Takes a shared lock on [start, start + length); false if it could not be taken. */
   share(start: number, length: number): boolean {
     return this.set(F_RDLCK, start, length);
+  }
+
+  /** Takes an exclusive lock on [start, start + length) (needs a writable open); false if it could not be taken. */
+  lock(start: number, length: number): boolean {
+    return this.set(F_WRLCK, start, length);
   }
 
   /** Releases this open's locks on [start, start + length). */
