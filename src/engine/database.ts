@@ -232,6 +232,8 @@ export class Database {
    * the device has no path that takes OFD locks.
    */
   private readerLocks: RangeLocks | null = null;
+  /** The writer holds the readers' gate (closeGate): a compaction is deciding or writing its end. */
+  private gateClosed = false;
   /** A read-only opener: the commit its lock names (-1: none). */
   private heldCommit = -1;
   private committing: Promise<void> | null = null;
@@ -1208,8 +1210,6 @@ export class Database {
     let builder: FrameBuilder | null = null;
     let room = 0;
     let copied = 0;
-    /** The readers' gate is closed (tailFor), until the superblock names the new checkpoint. */
-    let gated = false;
     let recordBytes = 0;
     const seal = async (): Promise<void> => {
       const b = builder!;
@@ -1255,10 +1255,7 @@ export class Database {
       // (the space before them freed at once) if nothing may still read that space, decided
       // once the tries are built, with the readers' gate closed until the superblock names the
       // checkpoint (see passGate).
-      const tailFor = (): number => {
-        gated ||= this.closeGate();
-        return gated && start >= 0 && this.canReclaimAt(this.lastCommit + 1) ? start : this.tail;
-      };
+      const tailFor = (): number => (this.closeGate() && start >= 0 && this.canReclaimAt(this.lastCommit + 1) ? start : this.tail);
       let built: Uint8Array | null = null;
       let at = this.head;
       let index: CompactIndex | null = null;
@@ -1284,7 +1281,7 @@ export class Database {
       this.adoptFrame(built, true, at);
       // The superblock must name the new checkpoint before anything older is overwritten.
       await this.writeSuperblock();
-      gated = this.openGate(gated);
+      this.openGate();
       this.pendingTail = { offset: start, commit: this.lastCommit };
       const reclaimed = this.canReclaim();
       if (reclaimed) await this.reclaim();
@@ -1294,7 +1291,7 @@ export class Database {
       onProgress({ phase: 'done', done: copied, total });
       return result;
     } catch (e) {
-      gated = this.openGate(gated);
+      this.openGate();
       this.building = null;
       this.reader.pending = null;
       this.trie.clearCache();
@@ -1339,18 +1336,20 @@ export class Database {
   }
 
   /**
-   * Closes the readers' gate (passGate) for the end of a compaction; false if it could not be
-   * (then the compaction must not reclaim at once). True where there are no reader locks: no
-   * reader in another process is held for there.
+   * Closes the readers' gate (passGate) for the end of a compaction, if not closed already;
+   * false if it could not be (then the compaction must not reclaim at once). True where there
+   * are no reader locks: no reader in another process is held there.
    */
   private closeGate(): boolean {
-    return this.readerLocks?.lock(COMPACT_GATE, 1) ?? true;
+    if (!this.gateClosed) this.gateClosed = this.readerLocks?.lock(COMPACT_GATE, 1) ?? true;
+    return this.gateClosed;
   }
 
-  /** Opens the gate if `gated`; returns false (the new state of the caller's flag). */
-  private openGate(gated: boolean): false {
-    if (gated) this.readerLocks?.unlock(COMPACT_GATE, 1);
-    return false;
+  /** Opens the gate if closeGate() closed it. */
+  private openGate(): void {
+    if (!this.gateClosed) return;
+    this.gateClosed = false;
+    this.readerLocks?.unlock(COMPACT_GATE, 1);
   }
 
   /** Whether no open snapshot or live iterator predates commit `commit`. */
@@ -1367,12 +1366,11 @@ export class Database {
    * until pins of other commits pile up.
    */
   pin(commit = this.lastCommit): number {
-    const c = commit;
     const pins = this.pins;
-    const open = pins.get(c);
+    const open = pins.get(commit);
     if (open === undefined && pins.size >= 16) for (const [k, n] of pins) if (n === 0) pins.delete(k);
-    pins.set(c, (open ?? 0) + 1);
-    return c;
+    pins.set(commit, (open ?? 0) + 1);
+    return commit;
   }
 
   /** @internal Ends one pin() of `commit`. */

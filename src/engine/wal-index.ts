@@ -53,8 +53,6 @@ export interface WalView {
 export interface WalSpan {
   readonly length: number;
   at(i: number): WalEntry;
-  /** Whether the span holds a live WAL index (see WalIndex.span) until released. */
-  readonly held: boolean;
   /** Ends the span's hold on a live WAL index; idempotent. */
   release(): void;
 }
@@ -62,7 +60,7 @@ export interface WalSpan {
 /** Fewer out-of-order writes than this are left to the next reader (see wantsOrdering). */
 const IDLE_ORDER_MIN = 1024;
 
-export const EMPTY_SPAN: WalSpan = { length: 0, held: false, at: () => { throw new RangeError('empty WAL span'); }, release: () => {} };
+export const EMPTY_SPAN: WalSpan = { length: 0, at: () => { throw new RangeError('empty WAL span'); }, release: () => {} };
 
 abstract class SortedWal implements WalView {
   protected abstract map: Map<string, WalEntry>;
@@ -149,10 +147,6 @@ class ArraySpan implements WalSpan {
 
   at(i: number): WalEntry {
     return this.s[this.from + i]!;
-  }
-
-  get held(): boolean {
-    return this.owner !== null;
   }
 
   release(): void {
