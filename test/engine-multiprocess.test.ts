@@ -1,7 +1,8 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ForestError, open, type Database } from './helpers/engine.js';
+import { RangeLocks } from '../src/io/range-lock.js';
+import { Database, ForestError, open } from './helpers/engine.js';
 import { holdingNext } from './helpers/holding-device.js';
 import { openDevice } from './helpers/io.js';
 import { tempDir } from './helpers/tmp.js';
@@ -177,6 +178,35 @@ test('a reader opening while a compaction ends cannot come to read space that a 
   t.is([...reader.store().range()].length, 2000);
   await reader.close();
   await again.close();
+});
+
+// Serial: ava runs serial tests before the concurrent ones, so the shortened wait is over
+// before the other gate test starts.
+test.serial('a reader opening while the gate stays held gives up with LOCKED after the wait, and opens once it is free', async (t) => {
+  const path = join(tempDir(t), 'gate-wait.forest');
+  const db = await open(path, { size: 8 << 20 });
+  await db.store().put('k', 1);
+  await db.close();
+  // Another open file description holds the gate as a writer ending a compaction would
+  // (docs/FORMAT.md: an exclusive lock on byte 2^52 - 1).
+  const gate = RangeLocks.open(path, true)!;
+  t.true(gate.lock(2 ** 52 - 1, 1));
+  const saved = Database.gateWaitMs;
+  Database.gateWaitMs = 300;
+  try {
+    const t0 = performance.now();
+    const e = await t.throwsAsync(open(path, { readOnly: true }), { instanceOf: ForestError });
+    t.is(e?.code, 'LOCKED');
+    t.regex(e?.message ?? '', /ending a compaction/);
+    t.true(performance.now() - t0 >= 300, 'it waited first');
+    gate.unlock(2 ** 52 - 1, 1);
+    const reader = await open(path, { readOnly: true });
+    t.is(reader.store().get('k'), 1);
+    await reader.close();
+  } finally {
+    Database.gateWaitMs = saved;
+    gate.close();
+  }
 });
 
 test('a reader process killed while it holds a commit releases it', async (t) => {

@@ -157,8 +157,6 @@ const READER_LOCK_BASE = 2 ** 52;
  * it to be free before reading the superblock at open (passGate).
  */
 const COMPACT_GATE = READER_LOCK_BASE - 1;
-/** How long a reader's open waits on the gate before giving up (a writer stuck in I/O). */
-const GATE_WAIT_MS = 30_000;
 /**
  * The flush policy (adaptWalLimit): how far the WAL may grow, and when it should. Session 5
  * raised 16× / 48 to 32× / 64: the suite's random load and overwrites wrote 2.08 → 1.85× their
@@ -175,6 +173,12 @@ const WAL_DENSE = 96;
 const WAL_MAX_BYTES = 32 << 20;
 
 export class Database {
+  /**
+   * @internal How long a reader's open waits on the gate (passGate) before giving up with
+   * LOCKED: a writer stuck in I/O. Changed only by tests.
+   */
+  static gateWaitMs = 30_000;
+
   readonly path: string;
   readonly readOnly: boolean;
   readonly durability: Durability;
@@ -332,9 +336,10 @@ export class Database {
     const locks = this.readerLocks;
     if (!locks || this.heldCommit < 0) return;
     const t0 = performance.now();
+    const wait = Database.gateWaitMs;
     while (locks.taken(COMPACT_GATE, 1)) {
-      if (performance.now() - t0 > GATE_WAIT_MS) {
-        throw new ForestError('LOCKED', `${this.path}: the writer has been ending a compaction for ${GATE_WAIT_MS / 1000} s; try again`);
+      if (performance.now() - t0 > wait) {
+        throw new ForestError('LOCKED', `${this.path}: the writer has been ending a compaction for ${wait / 1000} s; try again`);
       }
       await new Promise((r) => setTimeout(r, 1));
     }
