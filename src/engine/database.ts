@@ -1564,13 +1564,11 @@ export class Database {
     for (const store of this.storesById.values()) {
       const mine = newest.get(store);
       if (store.wal.size === 0 && !mine) continue;
-      const sorted = store.wal.sortedWith(mine);
-      entries += sorted.length;
       // Deletions stay in the index as tombstones (the changes feed reports them).
-      const ops: BatchOp[] = sorted.map((e) => ({ key: e.key, value: e.addr }));
+      const { ops, deletions } = store.wal.flushBatch(mine);
+      entries += ops.length;
       const res = this.trie.apply(store.root, ops);
-      let tombstones = store.tombstones;
-      for (const e of sorted) if (e.deleted) tombstones++;
+      let tombstones = store.tombstones + deletions;
       for (const blk of res.blocks) deltas.add(blk, this.bs, ADD_LIVE);
       nodeBytes += res.blocks.length * this.bs;
       for (const n of res.stale) deltas.add(n.addr, n.size, MAKE_STALE);
@@ -1661,7 +1659,7 @@ export class Database {
     let wal = 0;
     for (const s of this.storesById.values()) {
       records += s.keys - s.tombstones;
-      for (const e of s.wal.entries()) if (!e.deleted) records++;
+      records += s.wal.size - s.wal.deletions();
       wal += s.wal.size;
     }
     let liveBytes = 0;

@@ -32,10 +32,10 @@ export class KeyFilter {
     this.mask = bits - 1;
   }
 
-  /** A filter of every key in `keys`, with room for as many again. */
-  static of(keys: Iterable<Uint8Array>, size: number): KeyFilter {
+  /** A filter of `size` keys given by their keyHash(), with room for as many again. */
+  static of(hashes: Iterable<number>, size: number): KeyFilter {
     const f = new KeyFilter(size);
-    for (const k of keys) f.add(k);
+    for (const h of hashes) f.addHash(h);
     return f;
   }
 
@@ -45,7 +45,11 @@ export class KeyFilter {
   }
 
   add(key: Uint8Array): void {
-    const h = hash(key);
+    this.addHash(keyHash(key));
+  }
+
+  /** Adds a key by its keyHash() (the WAL index keeps its keys' hashes for rebuilding). */
+  addHash(h: number): void {
     const w = this.words;
     const a = h & this.mask;
     const b = second(h) & this.mask;
@@ -56,7 +60,7 @@ export class KeyFilter {
 
   /** False: the key was never added. True: it may have been. */
   mayHave(key: Uint8Array): boolean {
-    const h = hash(key);
+    const h = keyHash(key);
     const w = this.words;
     const a = h & this.mask;
     if ((w[a >>> 5]! & (1 << (a & 31))) === 0) return false;
@@ -70,7 +74,7 @@ export class KeyFilter {
  * string built by concatenation (a cons string, as most keys made with template literals
  * are) cost twice as much as the whole filter probe over bytes.
  */
-function hash(b: Uint8Array): number {
+export function keyHash(b: Uint8Array): number {
   const n = b.length;
   let h = 0x811c9dc5 ^ n;
   if (n <= 2 * HASHED_EDGE) {

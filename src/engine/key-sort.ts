@@ -16,19 +16,25 @@ const RADIX_BYTES = 8;
 /** Below this many entries the comparison sort is as fast. */
 const SMALL = 512;
 
+/** An item's key as a latin1 string. */
+export type StrOf<T> = (item: T) => string;
+
+/** The key of an entry that carries it (a WalEntry). */
+export const entryStr: StrOf<{ readonly str: string }> = (e) => e.str;
+
 /**
- * `items` in byte order of `str`, stably (entries with the same key keep their order); a new
- * array, `items` is left as it was.
+ * `items` in byte order of their keys (`strOf`), stably (items with the same key keep their
+ * order); a new array, `items` is left as it was.
  */
-export function sortByKey<T extends { readonly str: string }>(items: readonly T[]): T[] {
+export function sortByKey<T>(items: readonly T[], strOf: StrOf<T>): T[] {
   const n = items.length;
-  if (n < SMALL) return items.slice().sort(byStr);
+  if (n < SMALL) return items.slice().sort((a, b) => byStr(strOf(a), strOf(b)));
   const keys = new Array<string>(n);
   let lcp = Infinity;
   let maxLen = 0;
-  const k0 = (keys[0] = items[0]!.str);
+  const k0 = (keys[0] = strOf(items[0]!));
   for (let i = 0; i < n; i++) {
-    const k = (keys[i] = items[i]!.str);
+    const k = (keys[i] = strOf(items[i]!));
     if (k.length > maxLen) maxLen = k.length;
     const m = k.length < lcp ? k.length : lcp;
     let j = 0;
@@ -67,12 +73,12 @@ export function sortByKey<T extends { readonly str: string }>(items: readonly T[
   }
   const out = new Array<T>(n);
   for (let i = 0; i < n; i++) out[i] = items[idx[i]!]!;
-  if (maxLen - lcp > width) sortTies(out, lcp, lcp + width);
+  if (maxLen - lcp > width) sortTies(out, strOf, lcp, lcp + width);
   return out;
 }
 
-function byStr(a: { readonly str: string }, b: { readonly str: string }): number {
-  return a.str < b.str ? -1 : a.str > b.str ? 1 : 0;
+function byStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -80,13 +86,13 @@ function byStr(a: { readonly str: string }, b: { readonly str: string }): number
  * bytes (all share the first `from`) and at least that long: only those can still be out of
  * order (a key of exactly `upTo` bytes ties with the longer keys it is a prefix of).
  */
-function sortTies<T extends { readonly str: string }>(out: T[], from: number, upTo: number): void {
+function sortTies<T>(out: T[], strOf: StrOf<T>, from: number, upTo: number): void {
   const n = out.length;
   let start = 0;
   for (let i = 1; i <= n; i++) {
-    if (i < n && tied(out[i]!.str, out[i - 1]!.str, from, upTo)) continue;
+    if (i < n && tied(strOf(out[i]!), strOf(out[i - 1]!), from, upTo)) continue;
     if (i - start > 1) {
-      const run = out.slice(start, i).sort(byStr);
+      const run = out.slice(start, i).sort((a, b) => byStr(strOf(a), strOf(b)));
       for (let j = 0; j < run.length; j++) out[start + j] = run[j]!;
     }
     start = i;

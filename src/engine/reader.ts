@@ -294,6 +294,8 @@ class AheadArrays {
   readonly blocks = new Array<Uint8Array | undefined>(AHEAD).fill(undefined);
   /** The keys and values of the WAL entries touchWal is about to load. */
   readonly views = new Array<Uint8Array | undefined>(2 * AHEAD).fill(undefined);
+  /** The WAL entries touchWal made (entries are made on demand: wal-index.ts), for the merge to use. */
+  readonly walAhead = new Array<WalEntry | undefined>(AHEAD).fill(undefined);
   /** The record the merge reads next, refilled for each (decodeRecord's `into`). */
   record: DecodedRecord | undefined = undefined;
 }
@@ -329,7 +331,8 @@ class MergeIterator<T> implements Generator<T> {
   private aheadAt = 0;
   private aheadCount = 0;
   private cursorEnded = false;
-  /** The WAL position at which touchWal next runs. */
+  /** The WAL positions touchWal last made entries for: [touchFrom, touchAt), in `arrays.walAhead`. */
+  private touchFrom = 0;
   private touchAt = 0;
   /** The sum of the bytes touched: kept, so that the loads are not optimized away. */
   private touched = 0;
@@ -381,6 +384,7 @@ class MergeIterator<T> implements Generator<T> {
     if (a !== null) {
       this.arrays = null;
       a.blocks.fill(undefined); // no cached block kept alive by a spare
+      a.walAhead.fill(undefined);
       a.record = undefined;
       if (spareAhead.length < SPARE_AHEAD_MAX) spareAhead.push(a);
     }
@@ -403,7 +407,7 @@ class MergeIterator<T> implements Generator<T> {
       if (we === undefined) {
         const w = this.w;
         if (w === this.touchAt && w + 1 < n && this.produced + 1 < this.limit) this.touchWal(w, n);
-        we = this.we = w < n ? wal.at(reverse ? n - 1 - w : w) : null;
+        we = this.we = w >= n ? null : w < this.touchAt && w >= this.touchFrom ? this.arrays!.walAhead[w - this.touchFrom]! : wal.at(reverse ? n - 1 - w : w);
       }
       const t = this.rec;
       if (we === null && t === null) break;
@@ -474,20 +478,24 @@ class MergeIterator<T> implements Generator<T> {
   /**
    * Loads the span's next WAL entries from `from` together (WAL_FIRST_TOUCH at first, then
    * AHEAD at a time, no more than the range still needs), as LogReader.touchRecords does for
-   * records: the entries first, then the bytes of their keys and values (objects of their own,
-   * scattered over the heap).
+   * records: the entries first (made from the index's columns, kept for the merge in
+   * `walAhead`), then the bytes of their keys and values (in the chunks they were copied to at
+   * their writes, scattered when keys were written out of order).
    */
   private touchWal(from: number, n: number): void {
     const wal = this.wal;
     const reverse = this.reverse;
-    const views = (this.arrays ?? this.takeArrays()).views;
+    const arrays = this.arrays ?? this.takeArrays();
+    const views = arrays.views;
+    const made = arrays.walAhead;
     const most = from === 0 ? WAL_FIRST_TOUCH : AHEAD;
     let count = (from + most < n ? from + most : n) - from;
     if (count > this.limit - this.produced) count = this.limit - this.produced;
+    this.touchFrom = from;
     this.touchAt = from + count;
     let t = 0;
     for (let i = 0; i < count; i++) {
-      const e = wal.at(reverse ? n - 1 - from - i : from + i);
+      const e = (made[i] = wal.at(reverse ? n - 1 - from - i : from + i));
       t += e.str.length;
       views[2 * i] = e.key;
       views[2 * i + 1] = e.value ?? undefined;

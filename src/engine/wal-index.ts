@@ -3,10 +3,18 @@
  * flush, per store, in memory. Entries are immutable (a write replaces the entry). A
  * snapshot freezes the current map instead of copying it; the next write then copies the
  * map once (copy-on-write), so snapshots cost nothing while no one writes.
+ *
+ * The entries are kept in columns (WalColumns), not as objects: an entry object with views
+ * of its key and value and a boxed address kept ~300 bytes in four objects alive per write
+ * until the next flush, and every scavenge copied them (a random-order load spent ~13% of
+ * its CPU in scavenges). The columns hold the same in typed arrays, plus references to the
+ * shared 64 KiB chunks the key and value bytes already live in (slab.ts). Readers get entry
+ * objects made on demand; they die young.
  */
+import type { BatchOp } from '../hbtrie/index.js';
 import type { WriteOp } from './database.js';
-import { KeyFilter } from './key-filter.js';
-import { sortByKey } from './key-sort.js';
+import { KeyFilter, keyHash } from './key-filter.js';
+import { entryStr, sortByKey } from './key-sort.js';
 import { KIND_DELETE } from './record.js';
 
 export interface WalEntry {
@@ -62,23 +70,152 @@ const IDLE_ORDER_MIN = 1024;
 
 export const EMPTY_SPAN: WalSpan = { length: 0, at: () => { throw new RangeError('empty WAL span'); }, release: () => {} };
 
+/** Bits of WalColumns.info above the value type. */
+const INFO_DELETED = 0x100;
+const INFO_STRING_KEY = 0x200;
+const INFO_TYPE = 0xff;
+const FIRST_CAPACITY = 1024;
+
+/**
+ * The entries of a WAL index, a slot each, in columns. Slots are only appended (a write to a
+ * key takes a new slot; the map then names it) until the index is cleared, so a frozen view
+ * reading slots below the count it knew reads what it froze. A cleared index reuses its
+ * columns unless a view still holds them (`holds`); then it starts new ones.
+ */
+class WalColumns {
+  count = 0;
+  /** Views (frozen indexes, live spans) that read these columns. */
+  holds = 0;
+  /** Arrays of the columns' capacity (filled by index: no growth by push). */
+  strs = new Array<string>(FIRST_CAPACITY).fill('');
+  /** The memory the key and the kept value lie in, and where. */
+  keyBufs = new Array<ArrayBufferLike | null>(FIRST_CAPACITY).fill(null);
+  valueBufs = new Array<ArrayBufferLike | null>(FIRST_CAPACITY).fill(null);
+  /** The key's keyHash(), for rebuilding the filter without the key bytes. */
+  hash = new Int32Array(FIRST_CAPACITY);
+  keyAt = new Uint32Array(FIRST_CAPACITY);
+  keyLength = new Uint32Array(FIRST_CAPACITY);
+  valueAt = new Uint32Array(FIRST_CAPACITY);
+  /** -1: the value is not kept (read it through addr). */
+  valueLength = new Int32Array(FIRST_CAPACITY);
+  seq = new Float64Array(FIRST_CAPACITY);
+  addr = new Float64Array(FIRST_CAPACITY);
+  size = new Float64Array(FIRST_CAPACITY);
+  /** The value type, INFO_DELETED, INFO_STRING_KEY. */
+  info = new Uint16Array(FIRST_CAPACITY);
+
+  add(e: WalEntry, hash: number): number {
+    const s = this.count;
+    if (s === this.seq.length) this.grow();
+    this.strs[s] = e.str;
+    this.hash[s] = hash;
+    const k = e.key;
+    this.keyBufs[s] = k.buffer;
+    this.keyAt[s] = k.byteOffset;
+    this.keyLength[s] = k.length;
+    const v = e.value;
+    if (v === null) {
+      this.valueBufs[s] = null;
+      this.valueLength[s] = -1;
+    } else {
+      this.valueBufs[s] = v.buffer;
+      this.valueAt[s] = v.byteOffset;
+      this.valueLength[s] = v.length;
+    }
+    this.seq[s] = e.seq;
+    this.addr[s] = e.addr;
+    this.size[s] = e.size;
+    this.info[s] = e.valueType | (e.deleted ? INFO_DELETED : 0) | (e.keyIsString ? INFO_STRING_KEY : 0);
+    this.count = s + 1;
+    return s;
+  }
+
+  /** Slot s as an entry object (made now: the caller's to read, not to keep for long). */
+  entry(s: number): WalEntry {
+    const info = this.info[s]!;
+    const n = this.valueLength[s]!;
+    return {
+      str: this.strs[s]!, key: this.key(s), keyIsString: (info & INFO_STRING_KEY) !== 0, seq: this.seq[s]!,
+      addr: this.addr[s]!, deleted: (info & INFO_DELETED) !== 0, valueType: info & INFO_TYPE,
+      value: n < 0 ? null : new Uint8Array(this.valueBufs[s]!, this.valueAt[s]!, n), size: this.size[s]!,
+    };
+  }
+
+  key(s: number): Uint8Array {
+    return new Uint8Array(this.keyBufs[s]!, this.keyAt[s]!, this.keyLength[s]!);
+  }
+
+  deleted(s: number): boolean {
+    return (this.info[s]! & INFO_DELETED) !== 0;
+  }
+
+  /** Bytes of key and kept value slot s holds in memory. */
+  heldBytes(s: number): number {
+    const n = this.valueLength[s]!;
+    return this.keyLength[s]! + (n < 0 ? 0 : n);
+  }
+
+  /** Empty again, keeping the arrays' memory (and not the chunks the old slots named). */
+  reset(): void {
+    const n = this.count;
+    this.count = 0;
+    this.strs.fill('', 0, n);
+    this.keyBufs.fill(null, 0, n);
+    this.valueBufs.fill(null, 0, n);
+  }
+
+  private grow(): void {
+    const cap = 2 * this.seq.length;
+    const more = <T>(a: T[], fill: T): T[] => {
+      const b = a.slice();
+      b.length = cap;
+      return b.fill(fill, a.length);
+    };
+    this.strs = more(this.strs, '');
+    this.keyBufs = more(this.keyBufs, null);
+    this.valueBufs = more(this.valueBufs, null);
+    const to = <A extends Uint32Array | Int32Array | Float64Array | Uint16Array>(a: A, make: (n: number) => A): A => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.hash = to(this.hash, (n) => new Int32Array(n));
+    this.keyAt = to(this.keyAt, (n) => new Uint32Array(n));
+    this.keyLength = to(this.keyLength, (n) => new Uint32Array(n));
+    this.valueAt = to(this.valueAt, (n) => new Uint32Array(n));
+    this.valueLength = to(this.valueLength, (n) => new Int32Array(n));
+    this.seq = to(this.seq, (n) => new Float64Array(n));
+    this.addr = to(this.addr, (n) => new Float64Array(n));
+    this.size = to(this.size, (n) => new Float64Array(n));
+    this.info = to(this.info, (n) => new Uint16Array(n));
+  }
+}
+
+/** What a view holds of a live WAL index (WalIndex.hold). */
+interface WalHold {
+  readonly map: Map<string, number>;
+  readonly cols: WalColumns;
+}
+
 abstract class SortedWal implements WalView {
-  protected abstract map: Map<string, WalEntry>;
+  /** Key → its slot in `cols`. */
+  protected abstract map: Map<string, number>;
+  protected abstract cols: WalColumns;
   /**
-   * Entries in key order (null: rebuild from the map by a sort), all but those of `pending`.
-   * Entries, not keys: a range reads them without a Map lookup each (a lookup in a Map of ~60k
+   * Slots in key order (null: rebuild from the map by a sort), all but those of `pending`.
+   * Slots, not keys: a range reads them without a Map lookup each (a lookup in a Map of ~60k
    * entries cost ~300 ns, ~10% of a scan's time per entry read from the WAL).
    */
-  protected abstract sorted: WalEntry[] | null;
+  protected abstract sorted: number[] | null;
   /**
    * Writes since `sorted` was last merged that did not go at its end (unsorted; a key may be
-   * here more than once, and also in `sorted`). A key's last entry here is its newest, the
+   * here more than once, and also in `sorted`). A key's last slot here is its newest, the
    * map's: once a key has gone here it is never `sorted`'s last, so no later write to it goes
    * anywhere else. A reader merges them in: sorting the few and one pass over the rest.
    * Dropping `sorted` instead, as before, made the first range after one write to a
    * 43k-entry WAL sort it all again (~50 ms).
    */
-  protected abstract pending: WalEntry[];
+  protected abstract pending: number[];
   /** Every key of `map` (and maybe others): most reads miss the WAL (see key-filter.ts). */
   protected abstract filter: KeyFilter;
 
@@ -87,90 +224,125 @@ abstract class SortedWal implements WalView {
   }
 
   get(str: string, bytes: Uint8Array): WalEntry | undefined {
-    return this.filter.mayHave(bytes) ? this.map.get(str) : undefined;
+    if (!this.filter.mayHave(bytes)) return undefined;
+    const s = this.map.get(str);
+    return s === undefined ? undefined : this.cols.entry(s);
   }
 
-  entries(): IterableIterator<WalEntry> {
-    return this.map.values();
+  *entries(): IterableIterator<WalEntry> {
+    const cols = this.cols;
+    for (const s of this.map.values()) yield cols.entry(s);
+  }
+
+  /** How many entries are deletions. */
+  deletions(): number {
+    const cols = this.cols;
+    let n = 0;
+    for (const s of this.map.values()) if (cols.deleted(s)) n++;
+    return n;
   }
 
   /**
-   * Every entry in key order, with `extra` (a commit's newer entries) taking precedence. The
-   * result is the index's own array when there is no `extra`: read it, do not keep it.
+   * The index's batch for a flush: every entry in key order as (key, record address), with
+   * `extra` (a commit's newer entries) taking precedence; and how many of them are deletions.
    */
-  sortedWith(extra: ReadonlyMap<string, WalEntry> | undefined): readonly WalEntry[] {
-    const sorted = this.sortedEntries();
-    if (!extra || extra.size === 0) return sorted;
-    return mergeNewest(sorted, sortByKey([...extra.values()]));
+  flushBatch(extra: ReadonlyMap<string, WalEntry> | undefined): { ops: BatchOp[]; deletions: number } {
+    const s = this.sortedSlots();
+    const cols = this.cols;
+    const strs = cols.strs;
+    const x = extra && extra.size > 0 ? sortByKey([...extra.values()], entryStr) : [];
+    const ops = new Array<BatchOp>(s.length + x.length);
+    let n = 0;
+    let deletions = 0;
+    let i = 0;
+    let j = 0;
+    while (i < s.length || j < x.length) {
+      if (j < x.length && (i === s.length || x[j]!.str <= strs[s[i]!]!)) {
+        const e = x[j++]!;
+        if (i < s.length && strs[s[i]!] === e.str) i++;
+        ops[n++] = { key: e.key, value: e.addr };
+        if (e.deleted) deletions++;
+      } else {
+        const slot = s[i++]!;
+        ops[n++] = { key: cols.key(slot), value: cols.addr[slot]! };
+        if (cols.deleted(slot)) deletions++;
+      }
+    }
+    ops.length = n;
+    return { ops, deletions };
   }
 
   /** `sorted` with `pending` merged in. New arrays: views frozen earlier may share the old ones. */
-  protected sortedEntries(): WalEntry[] {
+  protected sortedSlots(): number[] {
+    const strs = this.cols.strs;
+    const strOf = (s: number): string => strs[s]!;
     if (this.sorted === null) {
-      this.sorted = sortByKey([...this.map.values()]);
+      this.sorted = sortByKey([...this.map.values()], strOf);
       this.pending = [];
     } else if (this.pending.length > 0) {
-      this.sorted = mergeNewest(this.sorted, sortByKey(this.pending));
+      this.sorted = mergeNewest(this.sorted, sortByKey(this.pending, strOf), strs);
       this.pending = [];
     }
     return this.sorted;
   }
 
   range(lo: string | null, loInclusive: boolean, hi: string | null, hiInclusive: boolean): WalSpan {
-    const s = this.sortedEntries();
+    const s = this.sortedSlots();
+    const strs = this.cols.strs;
     // First index whose key is past `lo` (or at it, when inclusive), and past `hi` likewise.
-    const a = lo === null ? 0 : bound(s, lo, loInclusive);
-    const b = hi === null ? s.length : bound(s, hi, !hiInclusive);
+    const a = lo === null ? 0 : bound(s, strs, lo, loInclusive);
+    const b = hi === null ? s.length : bound(s, strs, hi, !hiInclusive);
     return b <= a ? EMPTY_SPAN : this.span(s, a, b - a);
   }
 
-  protected span(s: readonly WalEntry[], from: number, length: number): WalSpan {
-    return new ArraySpan(s, from, length, null);
+  protected span(s: readonly number[], from: number, length: number): WalSpan {
+    return new ArraySpan(s, this.cols, from, length, null);
   }
 }
 
 /**
- * Entries [from, from + length) of a sorted array, which must not change while in use: a
- * span of a live WAL index holds it (its `owner`) until released, so that writes copy.
+ * Entries [from, from + length) of a sorted array of slots, which must not change while in
+ * use: a span of a live WAL index holds it (its `owner`) until released, so that writes copy.
  */
 class ArraySpan implements WalSpan {
-  private readonly map: Map<string, WalEntry> | null;
+  private readonly held: WalHold | null;
 
   constructor(
-    private readonly s: readonly WalEntry[],
+    private readonly s: readonly number[],
+    private readonly cols: WalColumns,
     private readonly from: number,
     readonly length: number,
     private owner: WalIndex | null,
   ) {
-    this.map = owner === null ? null : owner.hold();
+    this.held = owner === null ? null : owner.hold();
   }
 
   at(i: number): WalEntry {
-    return this.s[this.from + i]!;
+    return this.cols.entry(this.s[this.from + i]!);
   }
 
   release(): void {
     const o = this.owner;
     if (o !== null) {
       this.owner = null;
-      o.unhold(this.map!);
+      o.unhold(this.held!);
     }
   }
 }
 
 /**
- * Sorted entries `s` with the sorted entries `p` merged in. A key may repeat in `p` (stably
- * sorted: its last entry is the newest) and may be in `s` too (the entry of `p` is newer).
+ * Sorted slots `s` with the sorted slots `p` merged in. A key may repeat in `p` (stably
+ * sorted: its last slot is the newest) and may be in `s` too (the slot of `p` is newer).
  */
-function mergeNewest(s: readonly WalEntry[], p: readonly WalEntry[]): WalEntry[] {
-  const out: WalEntry[] = [];
+function mergeNewest(s: readonly number[], p: readonly number[], strs: readonly string[]): number[] {
+  const out: number[] = [];
   let i = 0;
   let j = 0;
   while (i < s.length || j < p.length) {
-    if (j < p.length && (i === s.length || p[j]!.str <= s[i]!.str)) {
-      const k = p[j]!.str;
-      while (j + 1 < p.length && p[j + 1]!.str === k) j++;
-      if (i < s.length && s[i]!.str === k) i++;
+    if (j < p.length && (i === s.length || strs[p[j]!]! <= strs[s[i]!]!)) {
+      const k = strs[p[j]!]!;
+      while (j + 1 < p.length && strs[p[j + 1]!] === k) j++;
+      if (i < s.length && strs[s[i]!] === k) i++;
       out.push(p[j++]!);
     } else {
       out.push(s[i++]!);
@@ -179,8 +351,9 @@ function mergeNewest(s: readonly WalEntry[], p: readonly WalEntry[]): WalEntry[]
   return out;
 }
 
-function* keysOf(map: Map<string, WalEntry>): Generator<Uint8Array> {
-  for (const e of map.values()) yield e.key;
+function* hashesOf(map: Map<string, number>, cols: WalColumns): Generator<number> {
+  const hash = cols.hash;
+  for (const s of map.values()) yield hash[s]!;
 }
 
 /** Bytes of key and kept value an entry holds in memory. */
@@ -188,13 +361,13 @@ function heldBytes(e: WalEntry): number {
   return e.key.length + (e.value === null ? 0 : e.value.length);
 }
 
-/** The first index of sorted `s` whose key is ≥ k (`atOrAfter`) or > k (otherwise). */
-function bound(s: readonly WalEntry[], k: string, atOrAfter: boolean): number {
+/** The first index of sorted slots `s` whose key is ≥ k (`atOrAfter`) or > k (otherwise). */
+function bound(s: readonly number[], strs: readonly string[], k: string, atOrAfter: boolean): number {
   let l = 0;
   let h = s.length;
   while (l < h) {
     const m = (l + h) >>> 1;
-    const x = s[m]!.str;
+    const x = strs[s[m]!]!;
     if (x < k || (!atOrAfter && x === k)) l = m + 1;
     else h = m;
   }
@@ -204,9 +377,10 @@ function bound(s: readonly WalEntry[], k: string, atOrAfter: boolean): number {
 /** A WAL index as it was when frozen; release() when done so writers stop copying. */
 export class FrozenWal extends SortedWal {
   constructor(
-    protected map: Map<string, WalEntry>,
-    protected sorted: WalEntry[] | null,
-    protected pending: WalEntry[],
+    protected map: Map<string, number>,
+    protected cols: WalColumns,
+    protected sorted: number[] | null,
+    protected pending: number[],
     protected filter: KeyFilter,
     private readonly onRelease: () => void,
   ) {
@@ -219,9 +393,10 @@ export class FrozenWal extends SortedWal {
 }
 
 export class WalIndex extends SortedWal {
-  protected map = new Map<string, WalEntry>();
-  protected sorted: WalEntry[] | null = [];
-  protected pending: WalEntry[] = [];
+  protected map = new Map<string, number>();
+  protected cols = new WalColumns();
+  protected sorted: number[] | null = [];
+  protected pending: number[] = [];
   protected filter = new KeyFilter();
   /** Frozen views that share `map`: a write must copy it first. */
   private holders = 0;
@@ -238,29 +413,34 @@ export class WalIndex extends SortedWal {
       this.pending = this.pending.slice();
       this.holders = 0;
     }
-    const old = this.map.get(e.str);
-    this.map.set(e.str, e);
-    if (!old) {
-      if (this.filter.full) this.filter = KeyFilter.of(keysOf(this.map), this.map.size);
-      else this.filter.add(e.key);
+    const cols = this.cols;
+    const map = this.map;
+    const prev = map.get(e.str);
+    const hash = prev === undefined ? keyHash(e.key) : cols.hash[prev]!;
+    const slot = cols.add(e, hash);
+    map.set(e.str, slot);
+    if (prev === undefined) {
+      if (this.filter.full) this.filter = KeyFilter.of(hashesOf(map, cols), map.size);
+      else this.filter.addHash(hash);
     }
-    this.bytes += heldBytes(e) - (old ? heldBytes(old) : 0);
-    this.keyBytes += old ? 0 : e.key.length;
+    this.bytes += heldBytes(e) - (prev === undefined ? 0 : cols.heldBytes(prev));
+    this.keyBytes += prev === undefined ? e.key.length : 0;
     const s = this.sorted;
     if (s !== null) {
       const n = s.length;
-      if (n > 0 && s[n - 1]!.str === e.str) {
-        s[n - 1] = e; // the last key again: in place
-      } else if (!old && (n === 0 || s[n - 1]!.str < e.str)) {
-        s.push(e); // keys written in order go at the end: one comparison, not a search
-      } else if (this.pending.length < 2 * this.map.size + 1024) {
-        this.pending.push(e);
+      const strs = cols.strs;
+      if (n > 0 && strs[s[n - 1]!] === e.str) {
+        s[n - 1] = slot; // the last key again: in place
+      } else if (prev === undefined && (n === 0 || strs[s[n - 1]!]! < e.str)) {
+        s.push(slot); // keys written in order go at the end: one comparison, not a search
+      } else if (this.pending.length < 2 * map.size + 1024) {
+        this.pending.push(slot);
       } else {
         this.sorted = null; // overwritten over and over with no reader: rebuild when one comes
         this.pending = [];
       }
     }
-    return old;
+    return prev === undefined ? undefined : cols.entry(prev);
   }
 
   /**
@@ -277,11 +457,14 @@ export class WalIndex extends SortedWal {
 
   /** Merges the out-of-order writes into the key order now, not in the next reader. */
   order(): void {
-    this.sortedEntries();
+    this.sortedSlots();
   }
 
   clear(): void {
     this.map = new Map();
+    // Views still reading the columns keep them; otherwise the next writes reuse them.
+    if (this.cols.holds > 0) this.cols = new WalColumns();
+    else this.cols.reset();
     this.sorted = [];
     this.pending = [];
     this.filter = new KeyFilter();
@@ -291,12 +474,12 @@ export class WalIndex extends SortedWal {
   }
 
   freeze(): FrozenWal {
-    const map = this.hold();
+    const held = this.hold();
     let released = false;
-    return new FrozenWal(this.map, this.sorted, this.pending, this.filter, () => {
+    return new FrozenWal(this.map, this.cols, this.sorted, this.pending, this.filter, () => {
       if (released) return;
       released = true;
-      this.unhold(map);
+      this.unhold(held);
     });
   }
 
@@ -304,18 +487,20 @@ export class WalIndex extends SortedWal {
    * A live range is read lazily, so the map and the key order it reads must not change under
    * it: it holds them like a frozen view until its iterator ends, and a write meanwhile copies.
    */
-  protected override span(s: readonly WalEntry[], from: number, length: number): WalSpan {
-    return new ArraySpan(s, from, length, this);
+  protected override span(s: readonly number[], from: number, length: number): WalSpan {
+    return new ArraySpan(s, this.cols, from, length, this);
   }
 
-  /** Makes the next write copy the map first; returns the map held, for unhold (once per hold). */
-  hold(): Map<string, WalEntry> {
+  /** Makes the next write copy the map first, and a clear start new columns; for unhold (once per hold). */
+  hold(): WalHold {
     this.holders++;
-    return this.map;
+    this.cols.holds++;
+    return { map: this.map, cols: this.cols };
   }
 
-  /** Ends one hold of `map` (a write since has copied, and nothing more is owed to it then). */
-  unhold(map: Map<string, WalEntry>): void {
-    if (this.map === map && this.holders > 0) this.holders--;
+  /** Ends one hold (a write since has copied the map, and nothing more is owed to it then). */
+  unhold(h: WalHold): void {
+    h.cols.holds--;
+    if (this.map === h.map && this.holders > 0) this.holders--;
   }
 }
