@@ -56,6 +56,7 @@ program
   .action(() => {
     const auto = resolveAuto();
     const why = nativeUnavailableReason();
+    console.log(`backends: ${BACKENDS.join(', ')} (name one with -b, or as a path prefix: uring:/dev/loop0)`);
     console.log(`auto → ${auto.backend} (${auto.reason})`);
     if (why) console.log(`native backends unavailable: ${why}`);
   });
@@ -64,7 +65,7 @@ const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 program
   .command('stats')
-  .description('Open a store read-only (no lock: safe while a writer runs) and print its statistics.')
+  .description('Open a store read-only (safe while a writer runs) and print its statistics.')
   .argument('<path>', 'image file, block device or backend:path')
   .option('-b, --backend <name>', `I/O backend (${BACKENDS.join(', ')})`, backendOption)
   .option('--json', 'print JSON')

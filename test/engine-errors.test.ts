@@ -7,6 +7,17 @@ import { tempDir } from './helpers/tmp.js';
 
 const code = (c: string) => ({ instanceOf: ForestError, code: c }) as never;
 
+test('bad open options are refused with INVALID_ARGUMENT', async (t) => {
+  for (const opts of [{ walThreshold: 0 }, { walThreshold: 1.5 }, { maxValueSize: -1 }, { maxValueSize: 0 }, { maxValueSize: 2.5 }, { maxValueSize: '1' as never }]) {
+    const e = await t.throwsAsync(open(new MemoryDevice(16 << 20), opts), code('INVALID_ARGUMENT'));
+    t.regex(e?.message ?? '', new RegExp(Object.keys(opts)[0]!), JSON.stringify(opts));
+  }
+  const db = await open(new MemoryDevice(16 << 20), { maxValueSize: 10 });
+  await t.throwsAsync(db.store().put('k', Buffer.alloc(11)), code('VALUE_TOO_LARGE'));
+  await db.store().put('k', Buffer.alloc(10));
+  await db.close();
+});
+
 test('bad input gets a typed error and changes nothing', async (t) => {
   const db = await open(await testImage(16 << 20).open(), { maxValueSize: 1 << 20 });
   const s = db.store('x');

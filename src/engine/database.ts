@@ -265,7 +265,11 @@ export class Database {
     if (!Number.isInteger(this.walThreshold) || this.walThreshold < 1) {
       throw new ForestError('INVALID_ARGUMENT', `walThreshold must be a positive integer, got ${opts.walThreshold}`);
     }
-    this.maxValueSize = Math.min(opts.maxValueSize ?? 64 * 2 ** 20, Math.floor(device.geometry.capacity / 8));
+    const maxValue = opts.maxValueSize ?? 64 * 2 ** 20;
+    if (!Number.isSafeInteger(maxValue) || maxValue < 1) {
+      throw new ForestError('INVALID_ARGUMENT', `maxValueSize must be a positive integer (bytes), got ${String(opts.maxValueSize)}`);
+    }
+    this.maxValueSize = Math.min(maxValue, Math.floor(device.geometry.capacity / 8));
     this.prepareLog = opts.prepareLog ?? (!device.geometry.blockDevice && device.backend !== 'memory');
   }
 
