@@ -590,7 +590,7 @@ export class Database {
       if (!store) throw new ForestError('CORRUPT', `${this.path}: a record at ${at} names store ${rec.storeId}, which does not exist`);
       const old = store.wal.set(walEntryOf(rec, at));
       deltas.add(at, rec.size, ADD_LIVE);
-      if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+      if (old >= 0) deltas.add(addressOffset(store.wal.addrAt(old)), store.wal.sizeAt(old), MAKE_STALE);
       this.lastSeq = Math.max(this.lastSeq, rec.seq);
     });
     deltas.add(offset, h.length - recordBytes, ADD_STALE);
@@ -1128,7 +1128,8 @@ export class Database {
       const store = ops[i]!.store;
       let mine = newest.get(store);
       if (!mine) newest.set(store, (mine = new Map()));
-      countWrite(deltas, entry, mine.get(entry.str) ?? store.wal.get(entry.str, entry.key));
+      const old = mine.get(entry.str) ?? store.wal.get(entry.str, entry.key);
+      countWrite(deltas, entry, old ? old.addr : -1, old ? old.size : 0);
       mine.set(entry.str, entry);
     }
     return newest;
@@ -1139,7 +1140,9 @@ export class Database {
     for (let i = 0; i < ops.length; i++) {
       const entry = entries[i];
       if (!entry) continue;
-      countWrite(deltas, entry, ops[i]!.store.wal.set(entry));
+      const wal = ops[i]!.store.wal;
+      const old = wal.set(entry);
+      countWrite(deltas, entry, wal.addrAt(old), wal.sizeAt(old));
     }
   }
 
@@ -1787,10 +1790,13 @@ interface CompactIndex {
   stale: Float64Array;
 }
 
-/** A write's space accounting: its record is live, and the version it replaces (if any) stale. */
-function countWrite(deltas: SpaceDeltas, entry: WalEntry, old: WalEntry | undefined): void {
+/**
+ * A write's space accounting: its record is live, and the record of the version it replaces
+ * (at `oldAddr`, of `oldSize` bytes; none when oldAddr is -1) stale.
+ */
+function countWrite(deltas: SpaceDeltas, entry: WalEntry, oldAddr: number, oldSize: number): void {
   deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
-  if (old) deltas.add(addressOffset(old.addr), old.size, MAKE_STALE);
+  if (oldAddr >= 0) deltas.add(addressOffset(oldAddr), oldSize, MAKE_STALE);
 }
 
 interface BuiltFrame {

@@ -7,7 +7,7 @@
  *
  * Two bits per key from one 32-bit hash, at least 16 bits per key (false positives ≲ 1.5%,
  * and they only cost the Map lookup). The filter never forgets: the WAL index only grows
- * until it is cleared, and it rebuilds the filter, larger, from its keys when it fills up.
+ * until it is cleared, and it rebuilds the filter, larger, from its keys' hashes when it fills up.
  * Frozen views of the index share its filter: keys written after a freeze only make their
  * false positives likelier.
  */
@@ -42,10 +42,6 @@ export class KeyFilter {
   /** More keys than the filter was sized for: false positives grow; rebuild it larger. */
   get full(): boolean {
     return this.count * BITS_PER_KEY > this.mask;
-  }
-
-  add(key: Uint8Array): void {
-    this.addHash(keyHash(key));
   }
 
   /** Adds a key by its keyHash() (the WAL index keeps its keys' hashes for rebuilding). */

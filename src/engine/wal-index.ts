@@ -405,8 +405,11 @@ export class WalIndex extends SortedWal {
   /** The entries' key bytes alone. */
   keyBytes = 0;
 
-  /** Adds or replaces; returns the entry it replaced. */
-  set(e: WalEntry): WalEntry | undefined {
+  /**
+   * Adds or replaces; returns the slot of the entry it replaced (-1: none), for addrAt and
+   * sizeAt (a slot, not an entry object: a write over a key must not make one).
+   */
+  set(e: WalEntry): number {
     if (this.holders > 0) {
       this.map = new Map(this.map);
       this.sorted = this.sorted?.slice() ?? null;
@@ -440,7 +443,17 @@ export class WalIndex extends SortedWal {
         this.pending = [];
       }
     }
-    return prev === undefined ? undefined : cols.entry(prev);
+    return prev === undefined ? -1 : prev;
+  }
+
+  /** The record address of slot s (as set() returned it; -1 for -1), until the next clear. */
+  addrAt(s: number): number {
+    return s < 0 ? -1 : this.cols.addr[s]!;
+  }
+
+  /** The record size of slot s (0 for -1), until the next clear. */
+  sizeAt(s: number): number {
+    return s < 0 ? 0 : this.cols.size[s]!;
   }
 
   /**
