@@ -13,9 +13,10 @@
  */
 import type { BatchOp } from '../hbtrie/index.js';
 import type { WriteOp } from './database.js';
-import { KeyFilter, keyHash } from './key-filter.js';
+import { keyHash } from './key-hash.js';
 import { entryStr, sortByKey } from './key-sort.js';
 import { KIND_DELETE } from './record.js';
+import { SlotTable } from './slot-table.js';
 
 export interface WalEntry {
   readonly str: string;
@@ -91,8 +92,6 @@ class WalColumns {
   /** The memory the key and the kept value lie in, and where. */
   keyBufs = new Array<ArrayBufferLike | null>(FIRST_CAPACITY).fill(null);
   valueBufs = new Array<ArrayBufferLike | null>(FIRST_CAPACITY).fill(null);
-  /** The key's keyHash(), for rebuilding the filter without the key bytes. */
-  hash = new Int32Array(FIRST_CAPACITY);
   keyAt = new Uint32Array(FIRST_CAPACITY);
   keyLength = new Uint32Array(FIRST_CAPACITY);
   valueAt = new Uint32Array(FIRST_CAPACITY);
@@ -104,11 +103,10 @@ class WalColumns {
   /** The value type, INFO_DELETED, INFO_STRING_KEY. */
   info = new Uint16Array(FIRST_CAPACITY);
 
-  add(e: WalEntry, hash: number): number {
+  add(e: WalEntry): number {
     const s = this.count;
     if (s === this.seq.length) this.grow();
     this.strs[s] = e.str;
-    this.hash[s] = hash;
     const k = e.key;
     this.keyBufs[s] = k.buffer;
     this.keyAt[s] = k.byteOffset;
@@ -179,7 +177,6 @@ class WalColumns {
       b.set(a);
       return b;
     };
-    this.hash = to(this.hash, (n) => new Int32Array(n));
     this.keyAt = to(this.keyAt, (n) => new Uint32Array(n));
     this.keyLength = to(this.keyLength, (n) => new Uint32Array(n));
     this.valueAt = to(this.valueAt, (n) => new Uint32Array(n));
@@ -193,17 +190,17 @@ class WalColumns {
 
 /** What a view holds of a live WAL index (WalIndex.hold). */
 interface WalHold {
-  readonly map: Map<string, number>;
+  readonly map: SlotTable;
   readonly cols: WalColumns;
 }
 
 abstract class SortedWal implements WalView {
-  /** Key → its slot in `cols`. */
-  protected abstract map: Map<string, number>;
+  /** Key → its newest slot in `cols`. */
+  protected abstract map: SlotTable;
   protected abstract cols: WalColumns;
   /**
    * Slots in key order (null: rebuild from the map by a sort), all but those of `pending`.
-   * Slots, not keys: a range reads them without a Map lookup each (a lookup in a Map of ~60k
+   * Slots, not keys: a range reads them without a lookup each (a lookup in a Map of ~60k
    * entries cost ~300 ns, ~10% of a scan's time per entry read from the WAL).
    */
   protected abstract sorted: number[] | null;
@@ -216,29 +213,25 @@ abstract class SortedWal implements WalView {
    * 43k-entry WAL sort it all again (~50 ms).
    */
   protected abstract pending: number[];
-  /** Every key of `map` (and maybe others): most reads miss the WAL (see key-filter.ts). */
-  protected abstract filter: KeyFilter;
-
   get size(): number {
     return this.map.size;
   }
 
   get(str: string, bytes: Uint8Array): WalEntry | undefined {
-    if (!this.filter.mayHave(bytes)) return undefined;
-    const s = this.map.get(str);
-    return s === undefined ? undefined : this.cols.entry(s);
+    const s = this.map.find(keyHash(bytes), str, this.cols.strs);
+    return s < 0 ? undefined : this.cols.entry(s);
   }
 
   *entries(): IterableIterator<WalEntry> {
     const cols = this.cols;
-    for (const s of this.map.values()) yield cols.entry(s);
+    for (const s of this.map.slots()) yield cols.entry(s);
   }
 
   /** How many entries are deletions. */
   deletions(): number {
     const cols = this.cols;
     let n = 0;
-    for (const s of this.map.values()) if (cols.deleted(s)) n++;
+    for (const s of this.map.slots()) if (cols.deleted(s)) n++;
     return n;
   }
 
@@ -277,7 +270,7 @@ abstract class SortedWal implements WalView {
     const strs = this.cols.strs;
     const strOf = (s: number): string => strs[s]!;
     if (this.sorted === null) {
-      this.sorted = sortByKey([...this.map.values()], strOf);
+      this.sorted = sortByKey(this.map.slots(), strOf);
       this.pending = [];
     } else if (this.pending.length > 0) {
       this.sorted = mergeNewest(this.sorted, sortByKey(this.pending, strOf), strs);
@@ -351,11 +344,6 @@ function mergeNewest(s: readonly number[], p: readonly number[], strs: readonly 
   return out;
 }
 
-function* hashesOf(map: Map<string, number>, cols: WalColumns): Generator<number> {
-  const hash = cols.hash;
-  for (const s of map.values()) yield hash[s]!;
-}
-
 /** Bytes of key and kept value an entry holds in memory. */
 function heldBytes(e: WalEntry): number {
   return e.key.length + (e.value === null ? 0 : e.value.length);
@@ -377,11 +365,10 @@ function bound(s: readonly number[], strs: readonly string[], k: string, atOrAft
 /** A WAL index as it was when frozen; release() when done so writers stop copying. */
 export class FrozenWal extends SortedWal {
   constructor(
-    protected map: Map<string, number>,
+    protected map: SlotTable,
     protected cols: WalColumns,
     protected sorted: number[] | null,
     protected pending: number[],
-    protected filter: KeyFilter,
     private readonly onRelease: () => void,
   ) {
     super();
@@ -393,11 +380,10 @@ export class FrozenWal extends SortedWal {
 }
 
 export class WalIndex extends SortedWal {
-  protected map = new Map<string, number>();
+  protected map = new SlotTable();
   protected cols = new WalColumns();
   protected sorted: number[] | null = [];
   protected pending: number[] = [];
-  protected filter = new KeyFilter();
   /** Frozen views that share `map`: a write must copy it first. */
   private holders = 0;
   /** Memory the entries hold: key bytes and the small values kept in the index. */
@@ -411,30 +397,24 @@ export class WalIndex extends SortedWal {
    */
   set(e: WalEntry): number {
     if (this.holders > 0) {
-      this.map = new Map(this.map);
+      this.map = this.map.copy();
       this.sorted = this.sorted?.slice() ?? null;
       this.pending = this.pending.slice();
       this.holders = 0;
     }
     const cols = this.cols;
     const map = this.map;
-    const prev = map.get(e.str);
-    const hash = prev === undefined ? keyHash(e.key) : cols.hash[prev]!;
-    const slot = cols.add(e, hash);
-    map.set(e.str, slot);
-    if (prev === undefined) {
-      if (this.filter.full) this.filter = KeyFilter.of(hashesOf(map, cols), map.size);
-      else this.filter.addHash(hash);
-    }
-    this.bytes += heldBytes(e) - (prev === undefined ? 0 : cols.heldBytes(prev));
-    this.keyBytes += prev === undefined ? e.key.length : 0;
+    const slot = cols.add(e);
+    const prev = map.set(keyHash(e.key), slot, cols.strs);
+    this.bytes += heldBytes(e) - (prev < 0 ? 0 : cols.heldBytes(prev));
+    this.keyBytes += prev < 0 ? e.key.length : 0;
     const s = this.sorted;
     if (s !== null) {
       const n = s.length;
       const strs = cols.strs;
       if (n > 0 && strs[s[n - 1]!] === e.str) {
         s[n - 1] = slot; // the last key again: in place
-      } else if (prev === undefined && (n === 0 || strs[s[n - 1]!]! < e.str)) {
+      } else if (prev < 0 && (n === 0 || strs[s[n - 1]!]! < e.str)) {
         s.push(slot); // keys written in order go at the end: one comparison, not a search
       } else if (this.pending.length < 2 * map.size + 1024) {
         this.pending.push(slot);
@@ -443,7 +423,7 @@ export class WalIndex extends SortedWal {
         this.pending = [];
       }
     }
-    return prev === undefined ? -1 : prev;
+    return prev;
   }
 
   /** The record address of slot s (as set() returned it; -1 for -1), until the next clear. */
@@ -474,13 +454,14 @@ export class WalIndex extends SortedWal {
   }
 
   clear(): void {
-    this.map = new Map();
+    // Frozen views may share the table (a write would have copied it); then start a new one.
+    if (this.holders > 0) this.map = new SlotTable();
+    else this.map.clear();
     // Views still reading the columns keep them; otherwise the next writes reuse them.
     if (this.cols.holds > 0) this.cols = new WalColumns();
     else this.cols.reset();
     this.sorted = [];
     this.pending = [];
-    this.filter = new KeyFilter();
     this.holders = 0;
     this.bytes = 0;
     this.keyBytes = 0;
@@ -489,7 +470,7 @@ export class WalIndex extends SortedWal {
   freeze(): FrozenWal {
     const held = this.hold();
     let released = false;
-    return new FrozenWal(this.map, this.cols, this.sorted, this.pending, this.filter, () => {
+    return new FrozenWal(this.map, this.cols, this.sorted, this.pending, () => {
       if (released) return;
       released = true;
       this.unhold(held);

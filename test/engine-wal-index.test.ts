@@ -1,10 +1,11 @@
-// The WAL index (wal-index.ts) and its key filter (key-filter.ts): a get answers exactly what a
-// Map would, ranges and a flush's sorted view what a sorted model would, through
-// growth (the filter rebuilt larger), writes after a freeze (the filter shared), and clear; the filter
-// answers "absent" for most absent keys (else it would filter nothing); long keys hash their
-// ends only, so keys differing in the middle still get the right answer.
+// The WAL index (wal-index.ts) and its key table (slot-table.ts): a get answers exactly what a
+// Map would, ranges and a flush's sorted view what a sorted model would, through the table's
+// growth, writes after a freeze (the table shared, then copied), and clears; the table answers
+// with few string comparisons, also for long keys that differ only in the middle (the hash
+// covers every byte).
 import test, { type ExecutionContext } from 'ava';
-import { KeyFilter, keyHash } from '../src/engine/key-filter.js';
+import { keyHash } from '../src/engine/key-hash.js';
+import { SlotTable } from '../src/engine/slot-table.js';
 import { WalIndex, type WalEntry } from '../src/engine/wal-index.js';
 import { Prng } from './helpers/engine.js';
 
@@ -17,7 +18,7 @@ function randomKey(rng: Prng): Uint8Array {
   const kind = rng.int(4);
   if (kind === 0) return Uint8Array.from({ length: 1 + rng.int(20) }, () => rng.int(256));
   if (kind === 1) {
-    // Same 40-byte head and tail, different middle: the filter hashes only the ends.
+    // Same 40-byte head and tail, different middle (a hash of the ends alone would collide).
     const k = new Uint8Array(120).fill(0x61);
     k[40 + rng.int(40)] = rng.int(256);
     k[40 + rng.int(40)] = rng.int(256);
@@ -112,49 +113,100 @@ test('WAL get answers as a Map does, through growth, freezes and clears', (t) =>
   t.true(checks > 20_000);
 });
 
-test('the WAL index consults its Map for few absent keys, after growing to 50,000 keys', (t) => {
+test('a view frozen just before a clear keeps its answers through the clear and the writes after it', (t) => {
   const wal = new WalIndex();
-  for (let i = 0; i < 50_000; i++) wal.set(entry(new TextEncoder().encode(`user:${String(i * 2).padStart(9, '0')}`), i + 1));
-  // Count the Map lookups a get makes: a filter that did not grow (saturated) or passed
-  // everything would make one per get.
-  const map = (wal as unknown as { map: Map<string, number> }).map;
-  const real = map.get.bind(map);
-  let lookups = 0;
-  map.get = (k: string) => (lookups++, real(k));
-  for (let i = 0; i < 10_000; i++) t.is(lookup(wal, new TextEncoder().encode(`user:${String(i * 2 + 1).padStart(9, '0')}`)), undefined);
-  t.true(lookups < 200, `${lookups} Map lookups for 10,000 absent keys`);
-  t.is(lookup(wal, new TextEncoder().encode('user:000000002')), 2);
+  const key = (i: number): Uint8Array => new TextEncoder().encode(`k${i}`);
+  for (let i = 0; i < 3000; i++) wal.set(entry(key(i), i + 1));
+  const view = wal.freeze();
+  const span = wal.range(null, true, null, true);
+  wal.clear();
+  for (let i = 0; i < 3000; i += 2) wal.set(entry(key(i), 10_000 + i));
+  for (let i = 0; i < 3000; i++) {
+    t.is(lookup(view, key(i)), i + 1);
+    t.is(lookup(wal, key(i)), i % 2 === 0 ? 10_000 + i : undefined);
+  }
+  t.is(span.length, 3000);
+  t.is(span.at(0).seq, 1);
+  span.release();
+  view.release();
 });
 
-test('the filter rules out most absent keys and never a present one', (t) => {
-  const rng = new Prng(3);
-  const present = new Set<string>();
-  const f0 = new KeyFilter(20_000);
+/** A key's strings for a SlotTable, counting how many times the table reads one. */
+function countingStrs(): { strs: string[]; reads: () => number } {
+  const strs: string[] = [];
+  let reads = 0;
+  const proxy = new Proxy(strs, {
+    get(target, p, recv) {
+      if (typeof p === 'string' && /^[0-9]+$/.test(p)) reads++;
+      return Reflect.get(target, p, recv) as unknown;
+    },
+  });
+  return { strs: proxy, reads: () => reads };
+}
+
+test('the key table answers as a Map does, with a weak hash, through growth, copies and clears', (t) => {
+  const rng = new Prng(5);
+  // A hash with 64 values: long probe runs that wrap around the table's end, and runs that
+  // hold many keys of one hash, all through growth.
+  const weak = (k: string): number => (Number(k) * 2654435761) % 64 | 0;
+  let table = new SlotTable();
+  let strs: string[] = [];
+  let model = new Map<string, number>();
+  const copies: { table: SlotTable; strs: string[]; model: Map<string, number> }[] = [];
   for (let i = 0; i < 20_000; i++) {
-    const k = new TextEncoder().encode(`user:${String(rng.int(1e9)).padStart(9, '0')}`);
-    present.add(Buffer.from(k).toString('latin1'));
-    f0.addHash(keyHash(k));
+    const k = String(rng.int(3000));
+    const r = rng.int(100);
+    if (r < 50) {
+      const slot = strs.length;
+      strs.push(k);
+      t.is(table.set(weak(k), slot, strs), model.get(k) ?? -1);
+      model.set(k, slot);
+      t.is(table.size, model.size);
+    } else if (r < 97) {
+      t.is(table.find(weak(k), k, strs), model.get(k) ?? -1);
+    } else if (r < 99) {
+      copies.push({ table: table.copy(), strs: strs.slice(), model: new Map(model) });
+    } else if (rng.int(3) === 0) {
+      table.clear();
+      strs = [];
+      model = new Map();
+      t.is(table.size, 0);
+    }
   }
-  t.false(f0.full);
-  for (const s of present) t.true(f0.mayHave(Buffer.from(s, 'latin1')));
-  let maybe = 0;
-  let absent = 0;
-  for (let i = 0; i < 20_000; i++) {
-    const s = `user:${String(rng.int(1e9)).padStart(9, '0')}`;
-    if (present.has(s)) continue;
-    absent++;
-    if (f0.mayHave(Buffer.from(s, 'latin1'))) maybe++;
+  t.deepEqual(table.slots().sort((a, b) => a - b), [...model.values()].sort((a, b) => a - b));
+  // Copies answer as of their making, whatever the original did since.
+  t.true(copies.length > 100);
+  for (const c of copies) {
+    for (let k = 0; k < 3000; k++) t.is(c.table.find(weak(String(k)), String(k), c.strs), c.model.get(String(k)) ?? -1);
+    t.is(c.table.size, c.model.size);
   }
-  // Two bits per key at ≥ 32 bits per key when sized for them: ~0.4% false positives.
-  t.true(maybe / absent < 0.02, `false positives ${maybe}/${absent}`);
 });
 
-test('a full filter says so', (t) => {
-  const f = new KeyFilter();
-  let n = 0;
-  while (!f.full) f.addHash(keyHash(Uint8Array.of(n & 255, n >> 8, ++n & 7)));
-  t.is(n, 256);
-  const bigger = KeyFilter.of([keyHash(Uint8Array.of(1)), keyHash(Uint8Array.of(2))], n);
-  t.false(bigger.full);
-  t.true(bigger.mayHave(Uint8Array.of(1)) && bigger.mayHave(Uint8Array.of(2)));
+test('the key table compares few strings, for absent keys and for long keys alike in all but the middle', (t) => {
+  const enc = new TextEncoder();
+  const { strs, reads } = countingStrs();
+  const table = new SlotTable();
+  for (let i = 0; i < 50_000; i++) {
+    const k = enc.encode(`user:${String(i * 2).padStart(9, '0')}`);
+    strs.push(Buffer.from(k).toString('latin1'));
+    t.is(table.set(keyHash(k), i, strs), -1);
+  }
+  const afterSets = reads();
+  // One string read per set (its own key's) and almost no more: only equal 32-bit hashes compare strings.
+  t.true(afterSets < 50_000 + 200, `${afterSets} string reads for 50,000 new keys`);
+  for (let i = 0; i < 10_000; i++) {
+    const k = enc.encode(`user:${String(i * 2 + 1).padStart(9, '0')}`);
+    t.is(table.find(keyHash(k), Buffer.from(k).toString('latin1'), strs), -1);
+  }
+  t.true(reads() - afterSets < 200, `${reads() - afterSets} string reads for 10,000 absent keys`);
+  // File paths of one length that share their first and last 32 bytes.
+  const paths = countingStrs();
+  const long = new SlotTable();
+  for (let i = 0; i < 5000; i++) {
+    const k = enc.encode(`/srv/projects/shared/workspace/tenants/${String(i).padStart(6, '0')}/src/components/widgets/button/index.ts`);
+    paths.strs.push(Buffer.from(k).toString('latin1'));
+    t.is(long.set(keyHash(k), i, paths.strs), -1);
+    t.is(long.find(keyHash(k), paths.strs[i]!, paths.strs), i);
+  }
+  t.true(paths.reads() < 3 * 5000 + 200, `${paths.reads()} string reads for 5,000 long keys`);
 });
