@@ -1010,7 +1010,7 @@ export class Database {
       for (const b of accepted) b.reject(err);
       return;
     }
-    const { frame, offset, entries, deltas, flush } = built;
+    const { frame, offset, addrs, deltas, flush } = built;
     // A small durable commit is written with FUA instead of a write and a flush (see FUA_MAX).
     const fua = this.durability === 'sync' && frame.length <= FUA_MAX;
     const writes: DirtyBlock[] = [{ offset, data: frame, fua }];
@@ -1037,7 +1037,7 @@ export class Database {
       this.preparedEnd = prepared.offset + prepared.data.length;
       this.bytesWritten += prepared.data.length;
     }
-    if (!flush) this.addToWal(ops, entries, deltas);
+    if (!flush) this.addToWal(ops, first, addrs, deltas);
     deltas.applyTo(this.live, this.stale, this.sb.logStart, this.segmentSize);
     this.lastSeq = seq;
     if (sbWritten) {
@@ -1079,33 +1079,31 @@ export class Database {
   }
 
   /**
-   * The frame of a commit, laid out at `offset`: records (write i with seq `first` + i), and
-   * for a checkpoint the index. `entries[i]` is write i's WAL entry (none for a store's
-   * creation). Only a checkpoint needs them by key now (its flush merges them into the
-   * index, and its space accounting is in the frame); any other commit adds them to the WAL
-   * once it is durable (addToWal), without a map of its own per commit.
+   * The frame of a commit, laid out at `offset`: records (write i with seq `first` + i, its
+   * record at `addrs[i]`), and for a checkpoint the index. Only a checkpoint needs the writes
+   * by key (its flush merges them into the index, and its space accounting is in the frame);
+   * any other commit adds them to the WAL once it is durable (addToWal), without a map of its
+   * own per commit, and without an entry object per write: those lived while the device wrote
+   * the frame, long enough to be copied by a scavenge.
    */
   private buildFrame(offset: number, ops: readonly WriteOp[], first: number, checkpoint: boolean): BuiltFrame {
     const builder = new FrameBuilder(offset, this.bs);
     const deltas = new SpaceDeltas();
-    const entries = new Array<WalEntry | undefined>(ops.length);
+    const addrs = new Float64Array(ops.length);
     let recordBytes = 0;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const size = recordSize(op.key.bytes.length, op.value.length);
       const addr = builder.addRecord(op.kind, op.valueType, op.key.isString ? FLAG_STRING_KEY : 0, op.store.id, first + i, op.key.bytes, op.value);
+      addrs[i] = addr;
       recordBytes += size;
-      if (op.kind === KIND_CREATE_STORE) {
-        deltas.add(addressOffset(addr), size, ADD_STALE);
-        continue;
-      }
-      entries[i] = entryOfWrite(op, first + i, addr, size, op.value.length <= SMALL_VALUE ? op.value : null);
+      if (op.kind === KIND_CREATE_STORE) deltas.add(addressOffset(addr), size, ADD_STALE);
     }
     this.building = builder;
     this.reader.pending = builder;
     let flush: FlushResult | null = null;
     const last = first + ops.length - 1;
-    if (checkpoint) flush = this.flushIndex(builder, this.newestByStore(ops, entries, deltas), last, deltas, recordBytes);
+    if (checkpoint) flush = this.flushIndex(builder, this.newestByStore(ops, first, addrs, deltas), last, deltas, recordBytes);
     const frame = builder.seal({
       flags: flush ? FRAME_CHECKPOINT : 0, commit: this.lastCommit + 1, prevOffset: this.lastFrameOffset,
       nextOffset: offset + builder.sizeWith(0), lastSeq: last,
@@ -1113,36 +1111,39 @@ export class Database {
     });
     this.building = null;
     if (!flush) deltas.add(offset, frame.length - recordBytes, ADD_STALE);
-    return { frame, offset, entries, deltas, flush };
+    return { frame, offset, addrs, deltas, flush };
   }
 
   /**
    * A checkpoint's writes per store by key, the last write of a key superseding earlier ones
    * (in this commit or the WAL), with their space accounting added to `deltas`.
    */
-  private newestByStore(ops: readonly WriteOp[], entries: readonly (WalEntry | undefined)[], deltas: SpaceDeltas): Map<StoreState, Map<string, WalEntry>> {
+  private newestByStore(ops: readonly WriteOp[], first: number, addrs: Float64Array, deltas: SpaceDeltas): Map<StoreState, Map<string, WalEntry>> {
     const newest = new Map<StoreState, Map<string, WalEntry>>();
     for (let i = 0; i < ops.length; i++) {
-      const entry = entries[i];
-      if (!entry) continue;
-      const store = ops[i]!.store;
+      const op = ops[i]!;
+      if (op.kind === KIND_CREATE_STORE) continue;
+      const entry = entryOfWrite(op, first + i, addrs[i]!, recordSize(op.key.bytes.length, op.value.length), keptValue(op));
+      const store = op.store;
       let mine = newest.get(store);
       if (!mine) newest.set(store, (mine = new Map()));
       const old = mine.get(entry.str) ?? store.wal.get(entry.str, entry.key);
-      countWrite(deltas, entry, old ? old.addr : -1, old ? old.size : 0);
+      countWrite(deltas, entry.addr, entry.size, old ? old.addr : -1, old ? old.size : 0);
       mine.set(entry.str, entry);
     }
     return newest;
   }
 
   /** After a commit without a checkpoint is durable: its writes join the WAL, in order. */
-  private addToWal(ops: readonly WriteOp[], entries: readonly (WalEntry | undefined)[], deltas: SpaceDeltas): void {
+  private addToWal(ops: readonly WriteOp[], first: number, addrs: Float64Array, deltas: SpaceDeltas): void {
     for (let i = 0; i < ops.length; i++) {
-      const entry = entries[i];
-      if (!entry) continue;
-      const wal = ops[i]!.store.wal;
-      const old = wal.set(entry);
-      countWrite(deltas, entry, wal.addrAt(old), wal.sizeAt(old));
+      const op = ops[i]!;
+      if (op.kind === KIND_CREATE_STORE) continue;
+      const wal = op.store.wal;
+      const addr = addrs[i]!;
+      const size = recordSize(op.key.bytes.length, op.value.length);
+      const old = wal.setWrite(op, first + i, addr, size, keptValue(op));
+      countWrite(deltas, addr, size, wal.addrAt(old), wal.sizeAt(old));
     }
   }
 
@@ -1794,16 +1795,21 @@ interface CompactIndex {
  * A write's space accounting: its record is live, and the record of the version it replaces
  * (at `oldAddr`, of `oldSize` bytes; none when oldAddr is -1) stale.
  */
-function countWrite(deltas: SpaceDeltas, entry: WalEntry, oldAddr: number, oldSize: number): void {
-  deltas.add(addressOffset(entry.addr), entry.size, ADD_LIVE);
+function countWrite(deltas: SpaceDeltas, addr: number, size: number, oldAddr: number, oldSize: number): void {
+  deltas.add(addressOffset(addr), size, ADD_LIVE);
   if (oldAddr >= 0) deltas.add(addressOffset(oldAddr), oldSize, MAKE_STALE);
+}
+
+/** The encoded value a WAL entry keeps in memory: a small one; a larger one is read from its record. */
+function keptValue(op: WriteOp): Uint8Array | null {
+  return op.value.length <= SMALL_VALUE ? op.value : null;
 }
 
 interface BuiltFrame {
   frame: Uint8Array;
   offset: number;
-  /** Write i's WAL entry (undefined for a store's creation). */
-  entries: (WalEntry | undefined)[];
+  /** Write i's record address. */
+  addrs: Float64Array;
   deltas: SpaceDeltas;
   flush: FlushResult | null;
 }

@@ -103,15 +103,14 @@ class WalColumns {
   /** The value type, INFO_DELETED, INFO_STRING_KEY. */
   info = new Uint16Array(FIRST_CAPACITY);
 
-  add(e: WalEntry): number {
+  /** A new slot; `info` is the value type with INFO_DELETED and INFO_STRING_KEY. */
+  add(str: string, k: Uint8Array, info: number, seq: number, addr: number, size: number, v: Uint8Array | null): number {
     const s = this.count;
     if (s === this.seq.length) this.grow();
-    this.strs[s] = e.str;
-    const k = e.key;
+    this.strs[s] = str;
     this.keyBufs[s] = k.buffer;
     this.keyAt[s] = k.byteOffset;
     this.keyLength[s] = k.length;
-    const v = e.value;
     if (v === null) {
       this.valueBufs[s] = null;
       this.valueLength[s] = -1;
@@ -120,10 +119,10 @@ class WalColumns {
       this.valueAt[s] = v.byteOffset;
       this.valueLength[s] = v.length;
     }
-    this.seq[s] = e.seq;
-    this.addr[s] = e.addr;
-    this.size[s] = e.size;
-    this.info[s] = e.valueType | (e.deleted ? INFO_DELETED : 0) | (e.keyIsString ? INFO_STRING_KEY : 0);
+    this.seq[s] = seq;
+    this.addr[s] = addr;
+    this.size[s] = size;
+    this.info[s] = info;
     this.count = s + 1;
     return s;
   }
@@ -344,11 +343,6 @@ function mergeNewest(s: readonly number[], p: readonly number[], strs: readonly 
   return out;
 }
 
-/** Bytes of key and kept value an entry holds in memory. */
-function heldBytes(e: WalEntry): number {
-  return e.key.length + (e.value === null ? 0 : e.value.length);
-}
-
 /** The first index of sorted slots `s` whose key is ≥ k (`atOrAfter`) or > k (otherwise). */
 function bound(s: readonly number[], strs: readonly string[], k: string, atOrAfter: boolean): number {
   let l = 0;
@@ -396,6 +390,21 @@ export class WalIndex extends SortedWal {
    * sizeAt (a slot, not an entry object: a write over a key must not make one).
    */
   set(e: WalEntry): number {
+    const info = e.valueType | (e.deleted ? INFO_DELETED : 0) | (e.keyIsString ? INFO_STRING_KEY : 0);
+    return this.insert(e.str, e.key, info, e.seq, e.addr, e.size, e.value);
+  }
+
+  /**
+   * set() for a durable write, its record at `addr` (`size` bytes), keeping `value` (the
+   * write's encoded value, or null): the write's fields go into the columns without an entry
+   * object, which would live from the commit's frame until the device has written it.
+   */
+  setWrite(op: WriteOp, seq: number, addr: number, size: number, value: Uint8Array | null): number {
+    const info = op.valueType | (op.kind === KIND_DELETE ? INFO_DELETED : 0) | (op.key.isString ? INFO_STRING_KEY : 0);
+    return this.insert(op.key.str, op.key.bytes, info, seq, addr, size, value);
+  }
+
+  private insert(str: string, key: Uint8Array, info: number, seq: number, addr: number, size: number, value: Uint8Array | null): number {
     if (this.holders > 0) {
       this.map = this.map.copy();
       this.sorted = this.sorted?.slice() ?? null;
@@ -404,17 +413,17 @@ export class WalIndex extends SortedWal {
     }
     const cols = this.cols;
     const map = this.map;
-    const slot = cols.add(e);
-    const prev = map.set(keyHash(e.key), slot, cols.strs);
-    this.bytes += heldBytes(e) - (prev < 0 ? 0 : cols.heldBytes(prev));
-    this.keyBytes += prev < 0 ? e.key.length : 0;
+    const slot = cols.add(str, key, info, seq, addr, size, value);
+    const prev = map.set(keyHash(key), slot, cols.strs);
+    this.bytes += cols.heldBytes(slot) - (prev < 0 ? 0 : cols.heldBytes(prev));
+    this.keyBytes += prev < 0 ? key.length : 0;
     const s = this.sorted;
     if (s !== null) {
       const n = s.length;
       const strs = cols.strs;
-      if (n > 0 && strs[s[n - 1]!] === e.str) {
+      if (n > 0 && strs[s[n - 1]!] === str) {
         s[n - 1] = slot; // the last key again: in place
-      } else if (prev < 0 && (n === 0 || strs[s[n - 1]!]! < e.str)) {
+      } else if (prev < 0 && (n === 0 || strs[s[n - 1]!]! < str)) {
         s.push(slot); // keys written in order go at the end: one comparison, not a search
       } else if (this.pending.length < 2 * map.size + 1024) {
         this.pending.push(slot);
