@@ -212,6 +212,7 @@ abstract class SortedWal implements WalView {
    * 43k-entry WAL sort it all again (~50 ms).
    */
   protected abstract pending: number[];
+
   get size(): number {
     return this.map.size;
   }
